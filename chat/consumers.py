@@ -1,0 +1,331 @@
+"""Thin WebSocket adapters: frame -> validate (protocol) -> one service/selector call -> reply.
+
+What lives here is transport only: per-socket rate limit and frame size, which groups this
+socket listens to, and per-socket exactly-once, in-order delivery of messages (the socket
+remembers the highest seq it sent for each conversation, drops duplicates and fills gaps
+from the database). Rules about who may do what live in chat.services / chat.selectors.
+"""
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from youthhub.ratelimit import TokenBucket
+
+from . import events, protocol, selectors, services
+from .actors import Actor
+from .errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+STATE_FRAMES = ("assigned", "ended")
+
+
+def db(fn):
+    return database_sync_to_async(fn)
+
+
+class ProtocolConsumer(AsyncWebsocketConsumer):
+    frames: dict[str, type[protocol.Frame]] = {}
+    kind = ""
+
+    async def connect(self):
+        self.actor: Actor | None = None
+        self.bucket = TokenBucket(
+            rate=settings.YOUTHHUB_FRAMES_PER_SECOND, burst=settings.YOUTHHUB_FRAME_BURST
+        )
+        self.joined: set[str] = set()
+        self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
+        self.states: dict[str, str] = {}  # conversation id -> last state frame sent
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            return await self.send_error("bad_frame", "Only JSON text frames are accepted.")
+        if len(text_data) > settings.YOUTHHUB_MAX_FRAME_CHARS:
+            return await self.send_error("too_large", "The frame is too large.")
+        if not self.bucket.take():
+            return await self.send_error("rate_limited", "Slow down a little and try again.")
+        frame = None
+        try:
+            frame = protocol.parse(text_data, self.frames)
+            if self.actor is None and frame.type != "hello":
+                raise ServiceError("hello_required", "Send hello first.")
+            if self.actor is not None and frame.type == "hello":
+                raise ServiceError("not_allowed", "hello was already sent on this connection.")
+            await getattr(self, "on_" + frame.type)(frame)
+        except ServiceError as exc:
+            reply = exc.frame()
+            if getattr(frame, "client_id", None):
+                reply["client_id"] = frame.client_id  # tells the client which send failed
+            await self.send_frame(reply)
+            if exc.code == "unauthorized":
+                await self.close(code=CLOSE_UNAUTHORIZED)
+        except Exception:
+            logger.exception("unhandled error in %s consumer", self.kind)
+            await self.send_error("internal", "Something went wrong on our side. Try again.")
+
+    async def on_ping(self, frame):
+        await self.send_frame({"type": "pong"})
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    async def send_frame(self, frame: dict):
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+    async def send_error(self, code: str, message: str):
+        await self.send_frame({"type": "error", "code": code, "message": message})
+
+    async def deliver(self, event):
+        """Channel-layer handler for every frame published by chat.events."""
+        await self.push(event["frame"])
+
+    async def push(self, frame: dict):
+        kind = frame["type"]
+        conversation_id = frame.get("conversation_id") or frame.get("conversation", {}).get("id")
+        if kind == "message":
+            return await self.push_message(frame)
+        if kind == "typing" and frame["who"] == self.kind:
+            return  # nobody needs to see their own typing
+        if kind in STATE_FRAMES and conversation_id:
+            state = frame.get("state") or frame["conversation"]["state"]
+            if self.states.get(conversation_id) == state:
+                return  # already told (direct reply and group event both arrive)
+            self.states[conversation_id] = state
+        await self.send_frame(frame)
+
+    async def push_message(self, frame: dict):
+        """Send each message once, in seq order, filling any gap from the database."""
+        conversation_id, seq = frame["conversation_id"], frame["seq"]
+        last = self.delivered.get(conversation_id)
+        if last is None or seq <= last:
+            return
+        if seq > last + 1:
+            gap, _ = await db(selectors.history)(
+                self.actor, conversation_id, after_seq=last, upto_seq=seq - 1
+            )
+            for missing in gap:
+                await self.send_frame(missing)
+        await self.send_frame(frame)
+        self.delivered[conversation_id] = seq
+
+    async def join(self, group: str):
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+    async def follow(self, conversation_id: str, after_seq: int):
+        """Listen to a conversation and replay what this client has not seen (bounded)."""
+        await self.join(events.conversation_group(conversation_id))
+        limit = settings.YOUTHHUB_REPLAY_LIMIT
+        frames, latest = await db(selectors.history)(
+            self.actor, conversation_id, after_seq=after_seq, limit=limit + 1
+        )
+        if len(frames) > limit:
+            # Too much to replay frame by frame: the client pages through `sync` instead.
+            self.delivered[conversation_id] = latest
+            await self.send_frame(
+                {"type": "resync_required", "conversation_id": conversation_id, "latest_seq": latest}
+            )
+            return
+        # A client cannot have seen more than exists (a stale or forged last_seq).
+        start = min(after_seq, latest)
+        self.delivered[conversation_id] = max(start, self.delivered.get(conversation_id, 0))
+        for message in frames:
+            await self.push_message(message)
+
+    async def send_history(self, conversation_id: str, after_seq: int):
+        limit = settings.YOUTHHUB_REPLAY_LIMIT
+        frames, latest = await db(selectors.history)(
+            self.actor, conversation_id, after_seq=after_seq, limit=limit
+        )
+        await self.send_frame(
+            {
+                "type": "history",
+                "conversation_id": conversation_id,
+                "messages": frames,
+                "latest_seq": latest,
+                "complete": not frames or frames[-1]["seq"] >= latest,
+            }
+        )
+
+
+class YouthConsumer(ProtocolConsumer):
+    frames = protocol.YOUTH_FRAMES
+    kind = "youth"
+
+    async def connect(self):
+        self.conversation_id: str | None = None
+        await super().connect()
+
+    def current(self) -> str:
+        if self.conversation_id is None:
+            raise ServiceError("no_conversation", "Start a chat first.")
+        return self.conversation_id
+
+    async def on_hello(self, frame: protocol.YouthHello):
+        youth = await db(services.youth_authenticate)(frame.token)
+        self.actor = Actor.for_youth(youth)
+        await self.join(events.youth_group(youth.id))
+        conversation = await db(selectors.youth_open_conversation)(youth)
+        summary = selectors.conversation_summary(conversation) if conversation else None
+        await self.send_frame(
+            {
+                "type": "welcome",
+                "protocol": protocol.PROTOCOL_VERSION,
+                "alias": youth.alias,
+                "conversation": summary,
+                "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+            }
+        )
+        if conversation:
+            self.conversation_id = summary["id"]
+            self.states[summary["id"]] = summary["state"]
+            # last_seq counts only for the conversation the client says it belongs to.
+            seen = frame.last_seq or 0 if frame.conversation_id == summary["id"] else 0
+            await self.follow(summary["id"], seen)
+            if conversation.state == conversation.State.QUEUED:
+                position = await db(selectors.queue_position)(conversation)
+                await self.send_frame(selectors.queued_frame(conversation, position))
+
+    async def on_request(self, frame: protocol.Request):
+        conversation = await db(services.conversation_request)(
+            youth=self.actor.youth, target=frame.target
+        )
+        self.conversation_id = str(conversation.id)
+        self.states[self.conversation_id] = conversation.state
+        position = await db(selectors.queue_position)(conversation)
+        await self.send_frame(selectors.queued_frame(conversation, position))
+        await self.follow(self.conversation_id, 0)
+
+    async def on_message(self, frame: protocol.YouthMessage):
+        sent, _ = await db(services.message_send)(
+            actor=self.actor, conversation_id=self.current(), client_id=frame.client_id,
+            text=frame.text,
+        )
+        await self.push_message(sent)
+
+    async def on_typing(self, frame: protocol.YouthTyping):
+        await db(services.conversation_typing)(
+            actor=self.actor, conversation_id=self.current(), active=frame.active
+        )
+
+    async def on_read(self, frame: protocol.YouthRead):
+        await db(services.conversation_mark_read)(
+            actor=self.actor, conversation_id=self.current(), seq=frame.seq
+        )
+
+    async def on_sync(self, frame: protocol.YouthSync):
+        await self.send_history(self.current(), frame.after_seq)
+
+    async def on_end(self, frame: protocol.YouthEnd):
+        conversation = await db(services.conversation_end)(
+            actor=self.actor, conversation_id=self.current()
+        )
+        await self.push(
+            {
+                "type": "ended",
+                "conversation_id": str(conversation.id),
+                "state": conversation.state,
+                "by": "youth",
+            }
+        )
+
+
+class StaffConsumer(ProtocolConsumer):
+    frames = protocol.STAFF_FRAMES
+    kind = "staff"
+
+    async def connect(self):
+        await super().connect()
+        self.profile = await db(selectors.staff_profile)(self.scope["user"])
+        if self.profile is None:
+            await self.send_error("unauthorized", "Log in as staff first.")
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.profile is None:
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+    async def on_hello(self, frame: protocol.StaffHello):
+        user = self.scope["user"]
+        self.actor = Actor.for_staff(user)
+        await self.join(events.staff_user_group(user.id))
+        await self.join(events.STAFF_QUEUE)
+        conversations = await db(selectors.staff_open_conversations)(user)
+        queue = await db(selectors.queue_entries)()
+        summaries = [selectors.conversation_summary(c) for c in conversations]
+        await self.send_frame(
+            {
+                "type": "welcome",
+                "protocol": protocol.PROTOCOL_VERSION,
+                "staff": self.profile.public_card(),
+                "conversations": summaries,
+                "queue": queue,
+                "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+            }
+        )
+        for summary in summaries:
+            self.states[summary["id"]] = summary["state"]
+            await self.follow(summary["id"], frame.last_seq.get(summary["id"], 0))
+
+    async def push(self, frame: dict):
+        # A new assignment of this staff member (from any of their tabs): listen and catch up.
+        if frame["type"] == "assigned" and frame["conversation"]["id"] not in self.delivered:
+            await super().push(frame)
+            await self.follow(frame["conversation"]["id"], 0)
+            return
+        await super().push(frame)
+
+    async def on_accept(self, frame: protocol.Accept):
+        conversation = await db(services.conversation_accept)(
+            user=self.scope["user"], conversation_id=frame.conversation_id
+        )
+        await self.push(
+            {"type": "assigned", "conversation": selectors.conversation_summary(conversation)}
+        )
+
+    async def on_message(self, frame: protocol.StaffMessage):
+        sent, _ = await db(services.message_send)(
+            actor=self.actor, conversation_id=frame.conversation_id, client_id=frame.client_id,
+            text=frame.text,
+        )
+        await self.push_message(sent)
+
+    async def on_typing(self, frame: protocol.StaffTyping):
+        await db(services.conversation_typing)(
+            actor=self.actor, conversation_id=frame.conversation_id, active=frame.active
+        )
+
+    async def on_read(self, frame: protocol.StaffRead):
+        await db(services.conversation_mark_read)(
+            actor=self.actor, conversation_id=frame.conversation_id, seq=frame.seq
+        )
+
+    async def on_sync(self, frame: protocol.StaffSync):
+        await self.send_history(frame.conversation_id, frame.after_seq)
+
+    async def on_end(self, frame: protocol.StaffEnd):
+        conversation = await db(services.conversation_end)(
+            actor=self.actor, conversation_id=frame.conversation_id
+        )
+        await self.push(
+            {
+                "type": "ended",
+                "conversation_id": str(conversation.id),
+                "state": conversation.state,
+                "by": "staff",
+            }
+        )

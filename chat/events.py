@@ -1,0 +1,65 @@
+"""The only code that touches the channel layer. Only services call it.
+
+The channel layer is a doorbell, not a record: it is at-most-once, and Redis may be down.
+Every frame published here describes a row already committed to the database, so a client
+that misses one gets it back from the database (`hello.last_seq` / `sync`), and a failed
+publish is logged (without content) and never undoes the write.
+"""
+
+import logging
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# Group names (ASCII, < 100 chars, as channels requires).
+STAFF_QUEUE = "staff.queue"
+
+
+def conversation_group(conversation_id) -> str:
+    return f"conv.{conversation_id.hex if hasattr(conversation_id, 'hex') else conversation_id}"
+
+
+def youth_group(youth_id) -> str:
+    return f"youth.{youth_id.hex if hasattr(youth_id, 'hex') else youth_id}"
+
+
+def staff_user_group(user_id: int) -> str:
+    return f"staffuser.{user_id}"
+
+
+def publish_on_commit(group: str, frame: dict | Callable[[], dict]) -> None:
+    """Send `frame` to `group` once the surrounding transaction commits.
+
+    `frame` may be a callable, evaluated after the commit (for frames that read fresh state).
+    Outside a transaction it is sent at once.
+    """
+    transaction.on_commit(lambda: _send(group, frame))
+
+
+def publish_many_on_commit(build: Callable[[], list[tuple[str, dict]]]) -> None:
+    """After commit, call `build()` for a list of (group, frame) and send each."""
+
+    def run():
+        try:
+            items = build()
+        except Exception:
+            logger.exception("building events failed")
+            return
+        for group, frame in items:
+            _send(group, frame)
+
+    transaction.on_commit(run)
+
+
+def _send(group: str, frame: dict | Callable[[], dict]) -> None:
+    try:
+        payload = frame() if callable(frame) else frame
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "deliver", "frame": payload})
+    except Exception as exc:
+        # Content never goes to the log: only the group and the frame type.
+        kind = frame.get("type") if isinstance(frame, dict) else "deferred"
+        logger.error("publish to %s failed (%s): %s", group, kind, type(exc).__name__)

@@ -1,0 +1,124 @@
+"""Anonymous youth, their conversations and messages. Data and invariants only.
+
+Nothing here identifies a young person: no IP address, no user agent, no name. The token
+and return code are stored only as hashes; message bodies only encrypted (youthhub.crypto).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Youth(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    alias = models.CharField(max_length=40)
+    # SHA-256 of the bearer token (the token has 256 bits of entropy, so a fast hash is enough).
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Return code = public selector + secret; the secret is stored as a slow scrypt hash.
+    return_code_selector = models.CharField(max_length=8, unique=True, null=True, blank=True)
+    return_code_hash = models.CharField(max_length=200, blank=True)
+    return_code_failures = models.PositiveSmallIntegerField(default=0)
+    return_code_locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Coarse (updated at most hourly); used to delete stale identities.
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "youth"
+
+    def __str__(self) -> str:
+        return self.alias
+
+
+class Conversation(models.Model):
+    class Channel(models.TextChoices):
+        CHAT = "chat", "Chat"
+        DROPIN = "dropin", "Drop-in"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        ABANDONED = "abandoned", "Abandoned"
+
+    OPEN_STATES = (State.QUEUED, State.ACTIVE)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    youth = models.ForeignKey(Youth, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.CHAT)
+    site = models.ForeignKey("dropin.Site", on_delete=models.PROTECT, null=True, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    assigned_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The seq the next message gets; only changed under select_for_update.
+    next_seq = models.PositiveIntegerField(default=1)
+    youth_read_seq = models.PositiveIntegerField(default=0)
+    staff_read_seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["youth"],
+                condition=Q(state__in=["queued", "active"]),
+                name="one_open_conversation_per_youth",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="active") | Q(assigned_staff__isnull=False),
+                name="active_conversation_has_staff",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    @property
+    def latest_seq(self) -> int:
+        return self.next_seq - 1
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class ConversationKey(models.Model):
+    """The conversation's data key, wrapped by a master key. Deleting it deletes the content."""
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, primary_key=True, related_name="key"
+    )
+    master_key_id = models.CharField(max_length=16)
+    wrapped = models.BinaryField(null=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+
+class Message(models.Model):
+    class Sender(models.TextChoices):
+        YOUTH = "youth", "Youth"
+        STAFF = "staff", "Staff"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender = models.CharField(max_length=8, choices=Sender.choices)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    body = models.BinaryField()  # AES-GCM under the conversation's data key, never plaintext
+    client_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "sender", "client_id"], name="message_client_id_unique"
+            ),
+        ]

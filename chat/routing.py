@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    path("ws/youth/", consumers.YouthConsumer.as_asgi()),
+    path("ws/staff/", consumers.StaffConsumer.as_asgi()),
+]

@@ -1,0 +1,175 @@
+"""Reads: conversations, history and the queue, shaped as protocol frames."""
+
+from django.db.models import QuerySet
+
+from youthhub import crypto
+from youthhub.staff.models import StaffProfile
+
+from .actors import Actor
+from .errors import ServiceError
+from .models import Conversation, ConversationKey, Message, Youth
+
+
+def data_key(conversation_id) -> bytes | None:
+    """The conversation's data key, or None once retention destroyed it."""
+    key = ConversationKey.objects.filter(conversation_id=conversation_id).first()
+    if key is None or key.wrapped is None:
+        return None
+    return crypto.unwrap_data_key(
+        key.master_key_id, bytes(key.wrapped), context=str(conversation_id)
+    )
+
+
+def message_aad(conversation_id, seq: int) -> str:
+    return f"message:{conversation_id}:{seq}"
+
+
+def staff_card(user) -> dict | None:
+    if user is None:
+        return None
+    return user.staff_profile.public_card()
+
+
+def message_frame(message: Message, text: str | None, *, sender_name: str) -> dict:
+    return {
+        "type": "message",
+        "conversation_id": str(message.conversation_id),
+        "seq": message.seq,
+        "sender": message.sender,
+        "sender_name": sender_name,
+        "text": text,
+        "sent_at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+    }
+
+
+def messages(conversation: Conversation, *, after_seq: int, upto_seq: int | None = None,
+             limit: int | None = None) -> list[dict]:
+    """Message frames with after_seq < seq <= upto_seq, in seq order, decrypted.
+
+    Once retention destroyed the data key, `text` is None ("content deleted").
+    """
+    qs: QuerySet[Message] = (
+        Message.objects.filter(conversation=conversation, seq__gt=after_seq)
+        .select_related("staff__staff_profile")
+        .order_by("seq")
+    )
+    if upto_seq is not None:
+        qs = qs.filter(seq__lte=upto_seq)
+    if limit is not None:
+        qs = qs[:limit]
+    rows = list(qs)
+    key = data_key(conversation.id) if rows else None
+    alias = conversation.youth.alias
+    frames = []
+    for row in rows:
+        text = None
+        if key is not None:
+            text = crypto.open_text(key, bytes(row.body), aad=message_aad(row.conversation_id, row.seq))
+        name = alias if row.sender == Message.Sender.YOUTH else row.staff.staff_profile.display_name
+        frames.append(message_frame(row, text, sender_name=name))
+    return frames
+
+
+def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Conversation:
+    """The conversation if the actor is part of it; otherwise `not_found` / `not_allowed`."""
+    qs = Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    try:
+        conversation = qs.get(id=conversation_id)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise ServiceError("not_found", "There is no such conversation.") from None
+    if actor.kind == "youth":
+        allowed = conversation.youth_id == actor.youth.id
+    else:
+        allowed = conversation.assigned_staff_id == actor.user.id
+    if not allowed:
+        raise ServiceError("not_allowed", "You are not part of this conversation.")
+    return conversation
+
+
+def youth_open_conversation(youth: Youth) -> Conversation | None:
+    return (
+        Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+        .filter(youth=youth, state__in=Conversation.OPEN_STATES)
+        .first()
+    )
+
+
+def conversation_summary(conversation: Conversation) -> dict:
+    """The conversation's state as both sides see it in `welcome` and `assigned`."""
+    return {
+        "id": str(conversation.id),
+        "state": conversation.state,
+        "alias": conversation.youth.alias,
+        "staff": staff_card(conversation.assigned_staff),
+        "latest_seq": conversation.latest_seq,
+        "youth_read_seq": conversation.youth_read_seq,
+        "staff_read_seq": conversation.staff_read_seq,
+        "created_at": conversation.created_at.isoformat(),
+    }
+
+
+def staff_open_conversations(user) -> list[Conversation]:
+    return list(
+        Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+        .filter(assigned_staff=user, state=Conversation.State.ACTIVE)
+        .order_by("assigned_at")
+    )
+
+
+def queued_conversations() -> list[Conversation]:
+    return list(
+        Conversation.objects.select_related("youth")
+        .filter(state=Conversation.State.QUEUED)
+        .order_by("created_at", "id")
+    )
+
+
+def queue_entries() -> list[dict]:
+    """The staff view of the queue, oldest first."""
+    return [
+        {
+            "conversation_id": str(c.id),
+            "alias": c.youth.alias,
+            "channel": c.channel,
+            "position": position,
+            "waiting_since": c.created_at.isoformat(),
+        }
+        for position, c in enumerate(queued_conversations(), start=1)
+    ]
+
+
+def queue_position(conversation: Conversation) -> int:
+    return (
+        Conversation.objects.filter(
+            state=Conversation.State.QUEUED, created_at__lt=conversation.created_at
+        ).count()
+        + 1
+    )
+
+
+def queued_frame(conversation: Conversation, position: int) -> dict:
+    # The waiting-time estimate arrives with the queue issue; until then it is unknown (null).
+    return {
+        "type": "queued",
+        "conversation_id": str(conversation.id),
+        "position": position,
+        "eta_seconds": None,
+    }
+
+
+def history(actor: Actor, conversation_id, *, after_seq: int, upto_seq: int | None = None,
+            limit: int | None = None) -> tuple[list[dict], int]:
+    """(message frames after `after_seq`, latest seq) of a conversation the actor is part of."""
+    conversation = conversation_for(actor, conversation_id)
+    frames = messages(conversation, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+    return frames, conversation.latest_seq
+
+
+def staff_profile(user):
+    """The user's staff profile, or None: a user without one is not staff."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return StaffProfile.objects.filter(user=user).first()

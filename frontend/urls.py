@@ -1,0 +1,15 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.youth, name="youth"),
+    path("staff/", views.staff, name="staff"),
+    path(
+        "staff/login/",
+        auth_views.LoginView.as_view(template_name="frontend/login.html"),
+        name="staff-login",
+    ),
+    path("staff/logout/", auth_views.LogoutView.as_view(), name="staff-logout"),
+]

@@ -1,0 +1,250 @@
+"""youthhub settings, driven by environment variables (every one is listed in README.md).
+
+Two ways to run:
+- embedded default (no DATABASE_URL / REDIS_URL): SQLite and the in-memory channel layer in
+  one process; secrets are generated once into YOUTHHUB_DATA_DIR so a demo needs no set-up.
+- production: PostgreSQL from DATABASE_URL, Redis from REDIS_URL (channel layer and cache),
+  SECRET_KEY and YOUTHHUB_DATA_KEYS required.
+"""
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Value of NAME, or of the file named by NAME_FILE (for container secrets)."""
+    if name in os.environ:
+        return os.environ[name]
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text().strip()
+    return default
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def envint(name: str, default: int) -> int:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in (env(name) or default).split(",") if item.strip()]
+
+
+DATABASE_URL = env("DATABASE_URL")
+REDIS_URL = env("REDIS_URL")
+EMBEDDED = not DATABASE_URL
+DATA_DIR = Path(env("YOUTHHUB_DATA_DIR") or BASE_DIR / "var")
+
+
+def _embedded_secrets() -> dict:
+    """Secrets for the embedded default, generated on first use and kept in DATA_DIR."""
+    path = DATA_DIR / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    values = {"SECRET_KEY": secrets.token_urlsafe(50), "YOUTHHUB_DATA_KEYS": f"k1:{key}"}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    return values
+
+
+def _secret(name: str) -> str:
+    value = env(name)
+    if value:
+        return value
+    if EMBEDDED:
+        return _embedded_secrets()[name]
+    raise ImproperlyConfigured(f"{name} must be set when DATABASE_URL is set")
+
+
+SECRET_KEY = _secret("SECRET_KEY")
+# Master keys that wrap the per-conversation data keys: "id:base64key,id:base64key".
+# The first entry is the current key for new writes; the others still decrypt.
+YOUTHHUB_DATA_KEYS = _secret("YOUTHHUB_DATA_KEYS")
+
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+HTTPS = envbool("YOUTHHUB_HTTPS", False)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "youthhub.staff",
+    "dropin",
+    "chat",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "youthhub.urls"
+ASGI_APPLICATION = "youthhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "youthhub.sqlite3",
+            # WAL and a busy timeout let the embedded server read while it writes; IMMEDIATE
+            # transactions take the write lock up front, so read-then-write (next seq) is safe.
+            "OPTIONS": {
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYER_KIND = env("YOUTHHUB_CHANNEL_LAYER") or "pubsub"
+if CHANNEL_LAYER_KIND not in ("pubsub", "core"):
+    raise ImproperlyConfigured("YOUTHHUB_CHANNEL_LAYER must be 'pubsub' or 'core'")
+if REDIS_URL:
+    _layer_config: dict = {"hosts": [REDIS_URL], "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh"}
+    if envbool("YOUTHHUB_LAYER_ENCRYPTION", True):
+        # channels_redis derives a Fernet key from each entry; payloads in Redis are encrypted.
+        _layer_config["symmetric_encryption_keys"] = [SECRET_KEY]
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": (
+                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                if CHANNEL_LAYER_KIND == "pubsub"
+                else "channels_redis.core.RedisChannelLayer"
+            ),
+            "CONFIG": _layer_config,
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("YOUTHHUB_CHANNEL_PREFIX") or "yh",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/staff/login/"
+LOGIN_REDIRECT_URL = "/staff/"
+LOGOUT_REDIRECT_URL = "/staff/login/"
+
+SESSION_COOKIE_AGE = envint("YOUTHHUB_STAFF_SESSION_SECONDS", 10 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+X_FRAME_OPTIONS = "DENY"
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("YOUTHHUB_HSTS_SECONDS", 31536000)
+
+LANGUAGE_CODE = "nb"
+LANGUAGES = [("nb", "Norsk bokmål"), ("en", "English")]
+TIME_ZONE = "Europe/Oslo"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "frontend" / "locale"]
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("YOUTHHUB_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# The embedded server serves static files itself; behind nginx, set this to false.
+SERVE_STATIC = envbool("YOUTHHUB_SERVE_STATIC", EMBEDDED)
+
+# Product limits (see docs/protocol.md).
+YOUTHHUB_MAX_MESSAGE_CHARS = 2000
+YOUTHHUB_MAX_FRAME_CHARS = 32 * 1024
+YOUTHHUB_REPLAY_LIMIT = envint("YOUTHHUB_REPLAY_LIMIT", 200)
+YOUTHHUB_FRAMES_PER_SECOND = envint("YOUTHHUB_FRAMES_PER_SECOND", 5)
+YOUTHHUB_FRAME_BURST = envint("YOUTHHUB_FRAME_BURST", 20)
+YOUTHHUB_SESSIONS_PER_MINUTE = envint("YOUTHHUB_SESSIONS_PER_MINUTE", 60)
+YOUTHHUB_RESUMES_PER_MINUTE = envint("YOUTHHUB_RESUMES_PER_MINUTE", 30)
+
+LOG_LEVEL = env("LOG_LEVEL") or "INFO"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "youthhub.privacy.RedactAddresses"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Daphne's debug lines name the client address; never let them through.
+        "daphne": {"level": "INFO"},
+        "django.server": {"level": "WARNING"},
+    },
+}

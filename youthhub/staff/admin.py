@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from .models import StaffProfile
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "role", "is_supervisor", "capacity", "status")
+    list_filter = ("role", "is_supervisor", "status")
+    search_fields = ("display_name", "user__username")

@@ -1,0 +1,43 @@
+"""Staff accounts: creating and updating them (every write to staff lives here)."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import Role, StaffProfile
+
+
+def staff_create_or_update(
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    is_supervisor: bool = False,
+    sites=(),
+) -> StaffProfile:
+    """Create a staff user (or update an existing one's password and profile).
+
+    Raises django.core.exceptions.ValidationError for a weak password or an unknown role.
+    """
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(Role.values)}.")
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first() or User(username=username)
+        validate_password(password, user)
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+        profile, _ = StaffProfile.objects.update_or_create(
+            user=user,
+            defaults={
+                "display_name": display_name or username,
+                "role": role,
+                "is_supervisor": is_supervisor,
+            },
+        )
+        if sites:
+            profile.sites.add(*sites)
+    return profile
