@@ -1,5 +1,7 @@
 """Reads: conversations, history and the queue, shaped as protocol frames."""
 
+import uuid
+
 from django.db.models import QuerySet
 
 from youthhub import crypto
@@ -71,14 +73,25 @@ def messages(conversation: Conversation, *, after_seq: int, upto_seq: int | None
     return frames
 
 
+def conversation_uuid(value) -> uuid.UUID:
+    """A conversation id from a client, or `not_found` if it cannot be one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ServiceError("not_found", "There is no such conversation.") from None
+
+
 def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Conversation:
     """The conversation if the actor is part of it; otherwise `not_found` / `not_allowed`."""
+    conversation_id = conversation_uuid(conversation_id)
     qs = Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
     if lock:
         qs = qs.select_for_update(of=("self",))
     try:
         conversation = qs.get(id=conversation_id)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+    except Conversation.DoesNotExist:
         raise ServiceError("not_found", "There is no such conversation.") from None
     if actor.kind == "youth":
         allowed = conversation.youth_id == actor.youth.id

@@ -209,6 +209,7 @@ def conversation_accept(*, user, conversation_id) -> Conversation:
     profile = StaffProfile.objects.filter(user=user).first()
     if profile is None:
         raise ServiceError("not_allowed", "Only staff can take conversations.")
+    conversation_id = selectors.conversation_uuid(conversation_id)
     now = timezone.now()
     with transaction.atomic():
         # Lock the staff row so two of this person's own accepts cannot both pass the capacity check.
@@ -220,12 +221,9 @@ def conversation_accept(*, user, conversation_id) -> Conversation:
             raise ServiceError(
                 "at_capacity", f"You already have {active} chats (your capacity is {profile.capacity})."
             )
-        try:
-            won = Conversation.objects.filter(
-                id=conversation_id, state=Conversation.State.QUEUED
-            ).update(state=Conversation.State.ACTIVE, assigned_staff=user, assigned_at=now)
-        except (ValueError, TypeError):
-            won = 0
+        won = Conversation.objects.filter(
+            id=conversation_id, state=Conversation.State.QUEUED
+        ).update(state=Conversation.State.ACTIVE, assigned_staff=user, assigned_at=now)
         if not won:
             if Conversation.objects.filter(id=conversation_id).exists():
                 raise ServiceError("conflict", "Someone else has already taken this conversation.")

@@ -1,0 +1,124 @@
+"""Shared fixtures. Roles used throughout:
+
+- ingrid: staff (psychologist), the one who usually takes the youth
+- sara:   staff (public-health nurse), Ingrid's colleague; should not see Ingrid's chats
+- a youth: anonymous, created through the real service (token + alias)
+"""
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client
+
+from chat import services
+from youthhub.asgi import application
+from youthhub.staff.services import staff_create_or_update
+
+PASSWORD = "correct-horse-battery-42"
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def pytest_collection_modifyitems(config, items):
+    if settings.TEST_BACKEND == "services" and not settings.SERVICES_AVAILABLE:
+        skip = pytest.mark.skip(reason="PostgreSQL/Redis not available (see tests/services.py)")
+        for item in items:
+            if "services" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()  # rate-limit counters must not leak from one test to the next
+    yield
+
+
+@pytest.fixture
+def make_staff(db):
+    def make(username="ingrid", role="psychologist", display_name=None, **kwargs):
+        profile = staff_create_or_update(
+            username=username, password=PASSWORD, role=role,
+            display_name=display_name or username.capitalize(), **kwargs,
+        )
+        return profile.user
+
+    return make
+
+
+@pytest.fixture
+def ingrid(make_staff):
+    return make_staff("ingrid", "psychologist")
+
+
+@pytest.fixture
+def sara(make_staff):
+    return make_staff("sara", "health_nurse")
+
+
+@pytest.fixture
+def make_youth(db):
+    def make():
+        youth, token = services.youth_session_create()
+        return youth, token
+
+    return make
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+async def connect(path: str, cookie: bytes | None = None) -> WebsocketCommunicator:
+    headers = [ORIGIN]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def youth_socket(token: str, **hello) -> tuple[WebsocketCommunicator, dict]:
+    ws = await connect("/ws/youth/")
+    await ws.send_json_to({"type": "hello", "token": token, **hello})
+    welcome = await ws.receive_json_from(timeout=5)
+    assert welcome["type"] == "welcome", welcome
+    return ws, welcome
+
+
+async def staff_socket(cookie: bytes, **hello) -> tuple[WebsocketCommunicator, dict]:
+    ws = await connect("/ws/staff/", cookie)
+    await ws.send_json_to({"type": "hello", **hello})
+    welcome = await ws.receive_json_from(timeout=5)
+    assert welcome["type"] == "welcome", welcome
+    return ws, welcome
+
+
+async def receive_until(ws: WebsocketCommunicator, frame_type: str, timeout: float = 5) -> dict:
+    """Next frame of `frame_type`, skipping others (queue updates, typing ...)."""
+    while True:
+        frame = await ws.receive_json_from(timeout=timeout)
+        if frame["type"] == frame_type:
+            return frame
+
+
+async def drain(ws: WebsocketCommunicator, quiet: float = 0.3) -> list[dict]:
+    """Every frame that arrives until the socket is quiet for `quiet` seconds."""
+    frames = []
+    while not await ws.receive_nothing(timeout=quiet):
+        frames.append(await ws.receive_json_from())
+    return frames
+
+
+@pytest.fixture
+async def clean_layer():
+    yield
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        try:
+            await layer.flush()
+        except NotImplementedError:
+            pass
