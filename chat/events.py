@@ -7,6 +7,7 @@ publish is logged (without content) and never undoes the write.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
@@ -20,11 +21,11 @@ STAFF_QUEUE = "staff.queue"
 
 
 def conversation_group(conversation_id) -> str:
-    return f"conv.{conversation_id.hex if hasattr(conversation_id, 'hex') else conversation_id}"
+    return f"conv.{uuid.UUID(str(conversation_id)).hex}"
 
 
 def youth_group(youth_id) -> str:
-    return f"youth.{youth_id.hex if hasattr(youth_id, 'hex') else youth_id}"
+    return f"youth.{uuid.UUID(str(youth_id)).hex}"
 
 
 def staff_user_group(user_id: int) -> str:

@@ -6,6 +6,7 @@
 """
 
 import pytest
+import pytest_asyncio
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -113,7 +114,7 @@ async def drain(ws: WebsocketCommunicator, quiet: float = 0.3) -> list[dict]:
     return frames
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def clean_layer():
     yield
     layer = get_channel_layer()
