@@ -136,7 +136,11 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             # Too much to replay frame by frame: the client pages through `sync` instead.
             self.delivered[conversation_id] = latest
             await self.send_frame(
-                {"type": "resync_required", "conversation_id": conversation_id, "latest_seq": latest}
+                {
+                    "type": "resync_required",
+                    "conversation_id": conversation_id,
+                    "latest_seq": latest,
+                }
             )
             return
         # A client cannot have seen more than exists (a stale or forged last_seq).
@@ -211,7 +215,9 @@ class YouthConsumer(ProtocolConsumer):
 
     async def on_message(self, frame: protocol.YouthMessage):
         sent, _ = await db(services.message_send)(
-            actor=self.actor, conversation_id=self.current(), client_id=frame.client_id,
+            actor=self.actor,
+            conversation_id=self.current(),
+            client_id=frame.client_id,
             text=frame.text,
         )
         await self.push_message(sent)
@@ -299,7 +305,9 @@ class StaffConsumer(ProtocolConsumer):
 
     async def on_message(self, frame: protocol.StaffMessage):
         sent, _ = await db(services.message_send)(
-            actor=self.actor, conversation_id=frame.conversation_id, client_id=frame.client_id,
+            actor=self.actor,
+            conversation_id=frame.conversation_id,
+            client_id=frame.client_id,
             text=frame.text,
         )
         await self.push_message(sent)

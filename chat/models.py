@@ -104,7 +104,9 @@ class Message(models.Model):
         YOUTH = "youth", "Youth"
         STAFF = "staff", "Staff"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     seq = models.PositiveIntegerField()
     sender = models.CharField(max_length=8, choices=Sender.choices)
     staff = models.ForeignKey(

@@ -45,8 +45,13 @@ def message_frame(message: Message, text: str | None, *, sender_name: str) -> di
     }
 
 
-def messages(conversation: Conversation, *, after_seq: int, upto_seq: int | None = None,
-             limit: int | None = None) -> list[dict]:
+def messages(
+    conversation: Conversation,
+    *,
+    after_seq: int,
+    upto_seq: int | None = None,
+    limit: int | None = None,
+) -> list[dict]:
     """Message frames with after_seq < seq <= upto_seq, in seq order, decrypted.
 
     Once retention destroyed the data key, `text` is None ("content deleted").
@@ -67,7 +72,9 @@ def messages(conversation: Conversation, *, after_seq: int, upto_seq: int | None
     for row in rows:
         text = None
         if key is not None:
-            text = crypto.open_text(key, bytes(row.body), aad=message_aad(row.conversation_id, row.seq))
+            text = crypto.open_text(
+                key, bytes(row.body), aad=message_aad(row.conversation_id, row.seq)
+            )
         name = alias if row.sender == Message.Sender.YOUTH else row.staff.staff_profile.display_name
         frames.append(message_frame(row, text, sender_name=name))
     return frames
@@ -173,8 +180,14 @@ def queued_frame(conversation: Conversation, position: int) -> dict:
     }
 
 
-def history(actor: Actor, conversation_id, *, after_seq: int, upto_seq: int | None = None,
-            limit: int | None = None) -> tuple[list[dict], int]:
+def history(
+    actor: Actor,
+    conversation_id,
+    *,
+    after_seq: int,
+    upto_seq: int | None = None,
+    limit: int | None = None,
+) -> tuple[list[dict], int]:
     """(message frames after `after_seq`, latest seq) of a conversation the actor is part of."""
     conversation = conversation_for(actor, conversation_id)
     frames = messages(conversation, after_seq=after_seq, upto_seq=upto_seq, limit=limit)

@@ -68,7 +68,9 @@ def youth_session_create() -> tuple[Youth, str]:
     if not ratelimit.allow(
         "youth-session", limit=settings.YOUTHHUB_SESSIONS_PER_MINUTE, window_seconds=60
     ):
-        raise ServiceError("rate_limited", "Many people are starting a chat right now. Try again in a minute.")
+        raise ServiceError(
+            "rate_limited", "Many people are starting a chat right now. Try again in a minute."
+        )
     token = secrets.token_urlsafe(32)
     youth = Youth.objects.create(
         alias=random_alias(), token_hash=hash_token(token), last_seen_at=timezone.now()
@@ -219,7 +221,8 @@ def conversation_accept(*, user, conversation_id) -> Conversation:
         ).count()
         if active >= profile.capacity:
             raise ServiceError(
-                "at_capacity", f"You already have {active} chats (your capacity is {profile.capacity})."
+                "at_capacity",
+                f"You already have {active} chats (your capacity is {profile.capacity}).",
             )
         won = Conversation.objects.filter(
             id=conversation_id, state=Conversation.State.QUEUED
@@ -245,7 +248,8 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
         raise ServiceError("empty", "The message is empty.")
     if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
         raise ServiceError(
-            "too_long", f"A message can be at most {settings.YOUTHHUB_MAX_MESSAGE_CHARS} characters."
+            "too_long",
+            f"A message can be at most {settings.YOUTHHUB_MAX_MESSAGE_CHARS} characters.",
         )
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
@@ -310,7 +314,12 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
         conversation.save(update_fields=[field])
         events.publish_on_commit(
             events.conversation_group(conversation.id),
-            {"type": "read", "conversation_id": str(conversation.id), "reader": actor.kind, "seq": seq},
+            {
+                "type": "read",
+                "conversation_id": str(conversation.id),
+                "reader": actor.kind,
+                "seq": seq,
+            },
         )
     return seq
 

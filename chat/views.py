@@ -67,7 +67,7 @@ def session_resume(request):
     try:
         code = _json_body(request).get("return_code")
         if not isinstance(code, str) or len(code) > 64:
-            raise ServiceError("bad_request", "Send {\"return_code\": \"XXXX-XXXX-XXXX\"}.")
+            raise ServiceError("bad_request", 'Send {"return_code": "XXXX-XXXX-XXXX"}.')
         youth, token = services.youth_resume(return_code=code)
     except ServiceError as exc:
         return error_response(exc)

@@ -33,8 +33,11 @@ def youth(request):
     return render(
         request,
         "frontend/youth.html",
-        {"strings": strings, "crisis_lines": CRISIS_LINES,
-         "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+        {
+            "strings": strings,
+            "crisis_lines": CRISIS_LINES,
+            "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
+        },
     )
 
 

@@ -7,10 +7,12 @@
 
 import pytest
 import pytest_asyncio
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.test import Client
 
 from chat import services
@@ -39,8 +41,11 @@ def _fresh_cache():
 def make_staff(db):
     def make(username="ingrid", role="psychologist", display_name=None, **kwargs):
         profile = staff_create_or_update(
-            username=username, password=PASSWORD, role=role,
-            display_name=display_name or username.capitalize(), **kwargs,
+            username=username,
+            password=PASSWORD,
+            role=role,
+            display_name=display_name or username.capitalize(),
+            **kwargs,
         )
         return profile.user
 
@@ -115,8 +120,11 @@ async def drain(ws: WebsocketCommunicator, quiet: float = 0.3) -> list[dict]:
 
 
 @pytest_asyncio.fixture
-async def clean_layer():
+async def async_cleanup():
+    """After an async test: flush the channel layer and close the database connection that
+    database_sync_to_async's worker thread opened (else the test database cannot be dropped)."""
     yield
+    await database_sync_to_async(connections.close_all)()
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         try:

@@ -91,23 +91,53 @@ def start_postgres() -> str:
         run_as = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     subprocess.run(
-        [*run_as, initdb, "-D", str(datadir / "data"), "-U", "postgres", "--auth=trust",
-         "--no-sync", "-E", "UTF8"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            *run_as,
+            initdb,
+            "-D",
+            str(datadir / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -k {datadir} -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     subprocess.run(
-        [*run_as, pg_ctl, "-D", str(datadir / "data"), "-o", options, "-l",
-         str(datadir / "log"), "-w", "-t", "30", "start"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            str(datadir / "data"),
+            "-o",
+            options,
+            "-l",
+            str(datadir / "log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
     def stop():
-        subprocess.run([*run_as, pg_ctl, "-D", str(datadir / "data"), "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        subprocess.run(
+            [*run_as, pg_ctl, "-D", str(datadir / "data"), "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
     _cleanups.append(stop)

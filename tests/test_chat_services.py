@@ -42,7 +42,9 @@ def test_request_queues_the_youth_once(make_youth):
     assert conversation.state == "queued"
     assert selectors.queue_position(conversation) == 1
     assert error_code(services.conversation_request, youth=youth, target="any") == "already_queued"
-    assert error_code(services.conversation_request, youth=youth, target={"staff": 1}) == "bad_target"
+    assert (
+        error_code(services.conversation_request, youth=youth, target={"staff": 1}) == "bad_target"
+    )
     assert Conversation.objects.count() == 1
 
 
@@ -70,21 +72,28 @@ def test_accept_assigns_exactly_once(queued, ingrid, sara):
 
 
 @pytest.mark.django_db
-def test_accept_rejects_unknown_ids_non_staff_and_full_capacity(queued, make_youth, make_staff,
-                                                                 django_user_model):
+def test_accept_rejects_unknown_ids_non_staff_and_full_capacity(
+    queued, make_youth, make_staff, django_user_model
+):
     _, conversation = queued
     nobody = django_user_model.objects.create_user("nobody", password="x")
-    assert error_code(services.conversation_accept, user=nobody,
-                      conversation_id=conversation.id) == "not_allowed"
+    assert (
+        error_code(services.conversation_accept, user=nobody, conversation_id=conversation.id)
+        == "not_allowed"
+    )
     busy = make_staff("busy", "volunteer")
     busy.staff_profile.capacity = 0
     busy.staff_profile.save()
-    assert error_code(services.conversation_accept, user=busy,
-                      conversation_id=conversation.id) == "at_capacity"
+    assert (
+        error_code(services.conversation_accept, user=busy, conversation_id=conversation.id)
+        == "at_capacity"
+    )
     ingrid = make_staff("ingrid")
     for bad_id in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"]:
-        assert error_code(services.conversation_accept, user=ingrid,
-                          conversation_id=bad_id) == "not_found"
+        assert (
+            error_code(services.conversation_accept, user=ingrid, conversation_id=bad_id)
+            == "not_found"
+        )
     conversation.refresh_from_db()
     assert conversation.state == "queued"
 
@@ -116,8 +125,10 @@ def test_bad_messages_change_nothing(active, sara, make_youth, settings):
     youth, conversation = active
     me = Actor.for_youth(youth)
     other_youth, _ = make_youth()
-    assert error_code(send, me, conversation, "x" * (settings.YOUTHHUB_MAX_MESSAGE_CHARS + 1),
-                      "long") == "too_long"
+    assert (
+        error_code(send, me, conversation, "x" * (settings.YOUTHHUB_MAX_MESSAGE_CHARS + 1), "long")
+        == "too_long"
+    )
     assert error_code(send, me, conversation, "   \n", "blank") == "empty"
     assert error_code(send, Actor.for_staff(sara), conversation, "hi", "s") == "not_allowed"
     assert error_code(send, Actor.for_youth(other_youth), conversation, "hi", "o") == "not_allowed"
@@ -130,8 +141,9 @@ def test_bad_messages_change_nothing(active, sara, make_youth, settings):
 @pytest.mark.django_db
 def test_exactly_the_limit_is_allowed(active, settings):
     youth, conversation = active
-    frame, _ = send(Actor.for_youth(youth), conversation, "æ" * settings.YOUTHHUB_MAX_MESSAGE_CHARS,
-                    "max")
+    frame, _ = send(
+        Actor.for_youth(youth), conversation, "æ" * settings.YOUTHHUB_MAX_MESSAGE_CHARS, "max"
+    )
     assert len(frame["text"]) == settings.YOUTHHUB_MAX_MESSAGE_CHARS
 
 
@@ -143,8 +155,12 @@ def test_read_marks_only_move_forward_within_the_conversation(active, ingrid):
     send(Actor.for_staff(ingrid), conversation, "b", "2")
     assert services.conversation_mark_read(actor=me, conversation_id=conversation.id, seq=2) == 2
     assert services.conversation_mark_read(actor=me, conversation_id=conversation.id, seq=1) == 2
-    assert error_code(services.conversation_mark_read, actor=me, conversation_id=conversation.id,
-                      seq=3) == "bad_seq"
+    assert (
+        error_code(
+            services.conversation_mark_read, actor=me, conversation_id=conversation.id, seq=3
+        )
+        == "bad_seq"
+    )
     conversation.refresh_from_db()
     assert (conversation.youth_read_seq, conversation.staff_read_seq) == (2, 0)
 
@@ -154,8 +170,12 @@ def test_ending_a_queued_request_abandons_it_and_a_new_one_can_start(queued):
     youth, conversation = queued
     ended = services.conversation_end(actor=Actor.for_youth(youth), conversation_id=conversation.id)
     assert ended.state == "abandoned" and ended.ended_at is not None
-    assert error_code(services.conversation_end, actor=Actor.for_youth(youth),
-                      conversation_id=conversation.id) == "closed"
+    assert (
+        error_code(
+            services.conversation_end, actor=Actor.for_youth(youth), conversation_id=conversation.id
+        )
+        == "closed"
+    )
     again = services.conversation_request(youth=youth, target="any")
     assert again.id != conversation.id
 
@@ -171,8 +191,10 @@ def test_no_message_text_is_stored_in_plaintext(active, ingrid):
             cursor.execute(f'SELECT * FROM "{table}"')
             for row in cursor.fetchall():
                 dump = " ".join(
-                    bytes(v).decode("utf-8", "replace") if isinstance(v, (bytes, memoryview))
-                    else str(v) for v in row
+                    bytes(v).decode("utf-8", "replace")
+                    if isinstance(v, (bytes, memoryview))
+                    else str(v)
+                    for v in row
                 )
                 assert "vondt" not in dump and "forteller" not in dump, table
 

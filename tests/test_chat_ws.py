@@ -16,7 +16,11 @@ from tests.conftest import (
     youth_socket,
 )
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("async_cleanup"),
+]
 
 
 async def start_chat(make_youth, staff_user):
@@ -44,7 +48,7 @@ async def close(*sockets):
         await ws.disconnect()
 
 
-async def test_full_flow_messages_typing_read_end(make_youth, ingrid, clean_layer):
+async def test_full_flow_messages_typing_read_end(make_youth, ingrid):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
 
     await youth.send_json_to({"type": "message", "client_id": "y1", "text": "hei 🦊"})
@@ -57,8 +61,14 @@ async def test_full_flow_messages_typing_read_end(make_youth, ingrid, clean_laye
     typing = await receive_until(youth, "typing")
     assert typing == {"type": "typing", "conversation_id": cid, "who": "staff", "active": True}
 
-    await staff.send_json_to({"type": "message", "conversation_id": cid, "client_id": "s1",
-                              "text": "Hei! Jeg heter Ingrid."})
+    await staff.send_json_to(
+        {
+            "type": "message",
+            "conversation_id": cid,
+            "client_id": "s1",
+            "text": "Hei! Jeg heter Ingrid.",
+        }
+    )
     reply = await receive_until(youth, "message")
     assert reply["seq"] == 2 and reply["sender_name"] == "Ingrid"
 
@@ -75,13 +85,14 @@ async def test_full_flow_messages_typing_read_end(make_youth, ingrid, clean_laye
     await close(youth, staff)
 
 
-async def test_live_equals_replay(make_youth, ingrid, clean_layer):
+async def test_live_equals_replay(make_youth, ingrid):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
     live = []
     for i in range(5):
         await youth.send_json_to({"type": "message", "client_id": f"y{i}", "text": f"y {i}"})
-        await staff.send_json_to({"type": "message", "conversation_id": cid,
-                                  "client_id": f"s{i}", "text": f"s {i}"})
+        await staff.send_json_to(
+            {"type": "message", "conversation_id": cid, "client_id": f"s{i}", "text": f"s {i}"}
+        )
     live_youth = [f for f in await drain(youth, 0.5) if f["type"] == "message"]
     live_staff = [f for f in await drain(staff, 0.5) if f["type"] == "message"]
     assert [f["seq"] for f in live_youth] == list(range(1, 11))
@@ -97,15 +108,21 @@ async def test_live_equals_replay(make_youth, ingrid, clean_layer):
     await close(youth, staff)
 
 
-async def test_reconnect_gets_every_missed_message_once_in_order(make_youth, ingrid, clean_layer):
+async def test_reconnect_gets_every_missed_message_once_in_order(make_youth, ingrid):
     youth, staff, cid, token = await start_chat(make_youth, ingrid)
     await youth.send_json_to({"type": "message", "client_id": "y1", "text": "før"})
     await receive_until(youth, "message")
     await youth.disconnect()  # the phone sleeps
 
     for i in range(3):
-        await staff.send_json_to({"type": "message", "conversation_id": cid,
-                                  "client_id": f"s{i}", "text": f"mens du sov {i}"})
+        await staff.send_json_to(
+            {
+                "type": "message",
+                "conversation_id": cid,
+                "client_id": f"s{i}",
+                "text": f"mens du sov {i}",
+            }
+        )
     await drain(staff)
 
     youth, welcome = await youth_socket(token, conversation_id=cid, last_seq=1)
@@ -121,10 +138,11 @@ async def test_reconnect_gets_every_missed_message_once_in_order(make_youth, ing
     await close(youth, staff)
 
 
-async def test_stale_last_seq_of_another_conversation_is_ignored(make_youth, ingrid, clean_layer):
+async def test_stale_last_seq_of_another_conversation_is_ignored(make_youth, ingrid):
     youth, staff, cid, token = await start_chat(make_youth, ingrid)
-    await staff.send_json_to({"type": "message", "conversation_id": cid, "client_id": "s",
-                              "text": "hei"})
+    await staff.send_json_to(
+        {"type": "message", "conversation_id": cid, "client_id": "s", "text": "hei"}
+    )
     await receive_until(youth, "message")
     await youth.disconnect()
     youth, _ = await youth_socket(token, conversation_id="some-old-conversation", last_seq=99)
@@ -133,14 +151,18 @@ async def test_stale_last_seq_of_another_conversation_is_ignored(make_youth, ing
     await close(youth, staff)
 
 
-async def test_past_the_replay_bound_the_client_is_told_to_resync(make_youth, ingrid, settings,
-                                                                  clean_layer):
+async def test_past_the_replay_bound_the_client_is_told_to_resync(
+    make_youth,
+    ingrid,
+    settings,
+):
     settings.YOUTHHUB_REPLAY_LIMIT = 3
     youth, staff, cid, token = await start_chat(make_youth, ingrid)
     await youth.disconnect()
     for i in range(5):
-        await staff.send_json_to({"type": "message", "conversation_id": cid,
-                                  "client_id": f"s{i}", "text": str(i)})
+        await staff.send_json_to(
+            {"type": "message", "conversation_id": cid, "client_id": f"s{i}", "text": str(i)}
+        )
     await drain(staff)
     youth, _ = await youth_socket(token, conversation_id=cid, last_seq=0)
     resync = await receive_until(youth, "resync_required")
@@ -154,7 +176,7 @@ async def test_past_the_replay_bound_the_client_is_told_to_resync(make_youth, in
     await close(youth, staff)
 
 
-async def test_two_staff_accept_at_once_exactly_one_wins(make_youth, ingrid, sara, clean_layer):
+async def test_two_staff_accept_at_once_exactly_one_wins(make_youth, ingrid, sara):
     _, token = await database_sync_to_async(make_youth)()
     youth, _ = await youth_socket(token)
     await youth.send_json_to({"type": "request", "target": "any"})
@@ -196,11 +218,16 @@ BAD_FRAMES = [
 
 
 async def test_bad_frames_get_stable_errors_write_nothing_and_keep_the_socket(
-    make_youth, ingrid, settings, clean_layer
+    make_youth, ingrid, settings
 ):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
-    too_long = json.dumps({"type": "message", "client_id": "long",
-                           "text": "x" * (settings.YOUTHHUB_MAX_MESSAGE_CHARS + 1)})
+    too_long = json.dumps(
+        {
+            "type": "message",
+            "client_id": "long",
+            "text": "x" * (settings.YOUTHHUB_MAX_MESSAGE_CHARS + 1),
+        }
+    )
     too_large = json.dumps({"type": "message", "client_id": "big", "text": "x" * 40000})
     for raw, code in [*BAD_FRAMES, (too_long, "too_long"), (too_large, "too_large")]:
         await youth.send_to(text_data=raw)
@@ -216,7 +243,7 @@ async def test_bad_frames_get_stable_errors_write_nothing_and_keep_the_socket(
     await close(youth, staff)
 
 
-async def test_frames_need_hello_first_and_hello_once(make_youth, clean_layer):
+async def test_frames_need_hello_first_and_hello_once(make_youth):
     from tests.conftest import connect
 
     _, token = await database_sync_to_async(make_youth)()
@@ -230,8 +257,11 @@ async def test_frames_need_hello_first_and_hello_once(make_youth, clean_layer):
     await ws.disconnect()
 
 
-async def test_staff_cannot_touch_a_conversation_they_are_not_in(make_youth, ingrid, sara,
-                                                                  clean_layer):
+async def test_staff_cannot_touch_a_conversation_they_are_not_in(
+    make_youth,
+    ingrid,
+    sara,
+):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
     other, _ = await staff_socket(await database_sync_to_async(session_cookie)(sara))
     for frame in [
@@ -248,7 +278,7 @@ async def test_staff_cannot_touch_a_conversation_they_are_not_in(make_youth, ing
     await close(youth, staff, other)
 
 
-async def test_too_many_frames_per_second_are_refused(make_youth, settings, clean_layer):
+async def test_too_many_frames_per_second_are_refused(make_youth, settings):
     settings.YOUTHHUB_FRAME_BURST = 5
     settings.YOUTHHUB_FRAMES_PER_SECOND = 1
     _, token = await database_sync_to_async(make_youth)()
@@ -257,8 +287,7 @@ async def test_too_many_frames_per_second_are_refused(make_youth, settings, clea
         await youth.send_json_to({"type": "ping"})
     frames = [await youth.receive_json_from() for _ in range(6)]
     assert [f["type"] for f in frames].count("pong") == 4
-    assert frames[-1] == {"type": "error", "code": "rate_limited",
-                          "message": frames[-1]["message"]}
+    assert frames[-1] == {"type": "error", "code": "rate_limited", "message": frames[-1]["message"]}
     await youth.disconnect()
 
 
@@ -277,7 +306,9 @@ async def test_staff_socket_requires_a_logged_in_staff_user(make_youth, django_u
     ws = await connect("/ws/staff/")
     assert (await ws.receive_json_from())["code"] == "unauthorized"
     assert (await ws.receive_output())["type"] == "websocket.close"
-    plain = await database_sync_to_async(django_user_model.objects.create_user)("plain", password="x")
+    plain = await database_sync_to_async(django_user_model.objects.create_user)(
+        "plain", password="x"
+    )
     ws = await connect("/ws/staff/", await database_sync_to_async(session_cookie)(plain))
     assert (await ws.receive_json_from())["code"] == "unauthorized"
 
@@ -287,6 +318,8 @@ async def test_foreign_origin_is_rejected(db):
 
     from youthhub.asgi import application
 
-    ws = WebsocketCommunicator(application, "/ws/youth/", headers=[(b"origin", b"http://evil.example")])
+    ws = WebsocketCommunicator(
+        application, "/ws/youth/", headers=[(b"origin", b"http://evil.example")]
+    )
     connected, _ = await ws.connect()
     assert not connected

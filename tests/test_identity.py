@@ -9,8 +9,9 @@ from chat.models import Youth
 
 @pytest.mark.django_db
 def test_session_returns_token_and_alias_and_stores_only_a_hash(client):
-    response = client.post("/api/youth/session", REMOTE_ADDR="203.0.113.7",
-                           HTTP_USER_AGENT="Mozilla/5.0 TestPhone")
+    response = client.post(
+        "/api/youth/session", REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="Mozilla/5.0 TestPhone"
+    )
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"token", "alias"}
@@ -49,8 +50,11 @@ def test_return_code_resumes_on_another_device_with_a_new_token(client):
     youth = Youth.objects.get()
     assert code.replace("-", "")[4:] not in youth.return_code_hash  # only the scrypt hash
 
-    resumed = client.post("/api/youth/resume", {"return_code": code.lower().replace("-", " ")},
-                          content_type="application/json")
+    resumed = client.post(
+        "/api/youth/resume",
+        {"return_code": code.lower().replace("-", " ")},
+        content_type="application/json",
+    )
     assert resumed.status_code == 200
     new_token = resumed.json()["token"]
     assert new_token != token
@@ -88,8 +92,9 @@ def test_wrong_codes_lock_the_code_then_the_right_one_waits(make_youth):
 def test_resume_attempts_are_rate_limited_overall(client, settings):
     settings.YOUTHHUB_RESUMES_PER_MINUTE = 2
     codes = [
-        client.post("/api/youth/resume", {"return_code": "2222-2222-2222"},
-                    content_type="application/json").status_code
+        client.post(
+            "/api/youth/resume", {"return_code": "2222-2222-2222"}, content_type="application/json"
+        ).status_code
         for _ in range(3)
     ]
     assert codes == [400, 400, 429]

@@ -20,11 +20,16 @@ class Command(BaseCommand):
         stdin = options.get("stdin") or sys.stdin
         password = stdin.readline().rstrip("\r\n")
         if not password:
-            raise CommandError("No password on standard input (echo PASSWORD | manage.py addstaff ...).")
+            raise CommandError(
+                "No password on standard input (echo PASSWORD | manage.py addstaff ...)."
+            )
         try:
             profile = staff_create_or_update(
-                username=username, password=password, role=role,
-                display_name=display_name, is_supervisor=supervisor,
+                username=username,
+                password=password,
+                role=role,
+                display_name=display_name,
+                is_supervisor=supervisor,
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

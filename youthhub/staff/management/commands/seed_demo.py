@@ -26,13 +26,17 @@ class Command(BaseCommand):
         site = site_ensure(slug="tonsberg", name="Ung Arena Tønsberg", weekly_hours=hours)
         for username, name, role, supervisor in DEMO_STAFF:
             staff_create_or_update(
-                username=username, password=DEMO_PASSWORD, role=role, display_name=name,
-                is_supervisor=supervisor, sites=[site],
+                username=username,
+                password=DEMO_PASSWORD,
+                role=role,
+                display_name=name,
+                is_supervisor=supervisor,
+                sites=[site],
             )
         StaffProfile.objects.filter(user__username__in=[s[0] for s in DEMO_STAFF]).update(
             status=Status.AVAILABLE
         )
-        self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, name, role, supervisor in DEMO_STAFF:
             extra = ", supervisor" if supervisor else ""
             self.stdout.write(f"  {username:8} {name} ({role.label}{extra})")
