@@ -26,7 +26,7 @@ run: install
 
 # The whole suite on PostgreSQL + Redis (+ Chromium), then the chat tests again on the
 # embedded default (SQLite + in-memory channel layer).
-test: install-test test-services test-embedded
+test: install-test lint test-services test-embedded
 
 test-services: install-test
 	YOUTHHUB_TEST_BACKEND=services $(PY) -m pytest

@@ -8,6 +8,7 @@ Three layers, each enough on its own for its part:
   in any log record (Daphne's debug lines, tracebacks quoting a scope, third-party code).
 """
 
+import ipaddress
 import logging
 import re
 
@@ -18,8 +19,16 @@ _IPV6 = r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])"
 ADDRESS_RE = re.compile(f"{_IPV4}|{_IPV6}")
 
 
+def _mask(match: re.Match) -> str:
+    try:
+        ipaddress.ip_address(match.group(0))
+    except ValueError:
+        return match.group(0)  # a time (12:30:15) or a version, not an address
+    return "[address]"
+
+
 def redact(text: str) -> str:
-    return ADDRESS_RE.sub("[address]", text)
+    return ADDRESS_RE.sub(_mask, text)
 
 
 class RedactAddresses(logging.Filter):

@@ -9,6 +9,7 @@ from youthhub.staff.services import staff_create_or_update
 
 class Command(BaseCommand):
     help = "Create or update a staff account. The password is read from standard input."
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("username")
