@@ -36,7 +36,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def daphne_server(django_db_setup, tmp_path_factory):
+def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
     """A Daphne worker in its own process, sharing the test database and Redis."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
@@ -68,6 +68,28 @@ def daphne_server(django_db_setup, tmp_path_factory):
     yield {"url": url, "log": log_path}
     proc.terminate()
     proc.wait(10)
+    with django_db_blocker.unblock():
+        _wait_for_server_sessions_to_end()
+
+
+def _wait_for_server_sessions_to_end(seconds: float = 10) -> None:
+    """The server's database sessions end a moment after it exits; the test database can only
+    be dropped after that."""
+    from django.db import connection
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            cursor.execute(
+                "SELECT pid, client_port, state, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -85,12 +107,11 @@ def browser():
         browser.close()
 
 
-def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(
-    daphne_server, browser, make_staff
-):
+def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server, ingrid, browser):
+    # `ingrid` comes before `browser`: ORM work inside Playwright's loop context would open a
+    # second database connection that outlives the test.
     from playwright.sync_api import expect
 
-    make_staff("ingrid", "psychologist", display_name="Ingrid")
     url = daphne_server["url"]
     youth = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
     staff = browser.new_context().new_page()
