@@ -32,12 +32,8 @@ def staff_user_group(user_id: int) -> str:
     return f"staffuser.{user_id}"
 
 
-def publish_on_commit(group: str, frame: dict | Callable[[], dict]) -> None:
-    """Send `frame` to `group` once the surrounding transaction commits.
-
-    `frame` may be a callable, evaluated after the commit (for frames that read fresh state).
-    Outside a transaction it is sent at once.
-    """
+def publish_on_commit(group: str, frame: dict) -> None:
+    """Send `frame` to `group` once the surrounding transaction commits (at once outside one)."""
     transaction.on_commit(lambda: _send(group, frame))
 
 
@@ -56,11 +52,9 @@ def publish_many_on_commit(build: Callable[[], list[tuple[str, dict]]]) -> None:
     transaction.on_commit(run)
 
 
-def _send(group: str, frame: dict | Callable[[], dict]) -> None:
+def _send(group: str, frame: dict) -> None:
     try:
-        payload = frame() if callable(frame) else frame
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "deliver", "frame": payload})
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "deliver", "frame": frame})
     except Exception as exc:
         # Content never goes to the log: only the group and the frame type.
-        kind = frame.get("type") if isinstance(frame, dict) else "deferred"
-        logger.error("publish to %s failed (%s): %s", group, kind, type(exc).__name__)
+        logger.error("publish to %s failed (%s): %s", group, frame.get("type"), type(exc).__name__)

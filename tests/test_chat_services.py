@@ -215,3 +215,19 @@ def test_history_is_only_for_participants(active, sara):
     assert error_code(selectors.history, Actor.for_staff(sara), conversation.id, after_seq=0) == (
         "not_allowed"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_publish_never_undoes_the_write(active, settings, caplog):
+    """Redis down: the message is still committed (clients catch up from the database)."""
+    youth, conversation = active
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    frame, created = send(Actor.for_youth(youth), conversation, "kommer dette fram?", "f1")
+    assert created and frame["seq"] == 1
+    assert Message.objects.filter(conversation=conversation).count() == 1
+    assert "publish to conv." in caplog.text and "kommer" not in caplog.text
