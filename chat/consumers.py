@@ -79,6 +79,39 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame):
         await self.send_frame({"type": "pong"})
 
+    # Frames both sides send; `target(frame)` is the conversation they are about.
+
+    def target(self, frame) -> str:
+        raise NotImplementedError
+
+    async def on_message(self, frame):
+        sent, _ = await db(services.message_send)(
+            actor=self.actor,
+            conversation_id=self.target(frame),
+            client_id=frame.client_id,
+            text=frame.text,
+        )
+        await self.push_message(sent)
+
+    async def on_typing(self, frame):
+        await db(services.conversation_typing)(
+            actor=self.actor, conversation_id=self.target(frame), active=frame.active
+        )
+
+    async def on_read(self, frame):
+        await db(services.conversation_mark_read)(
+            actor=self.actor, conversation_id=self.target(frame), seq=frame.seq
+        )
+
+    async def on_sync(self, frame):
+        await self.send_history(self.target(frame), frame.after_seq)
+
+    async def on_end(self, frame):
+        conversation = await db(services.conversation_end)(
+            actor=self.actor, conversation_id=self.target(frame)
+        )
+        await self.push(selectors.ended_frame(conversation, by=self.kind))
+
     # -- outbound ------------------------------------------------------------------------------
 
     async def send_frame(self, frame: dict):
@@ -173,7 +206,8 @@ class YouthConsumer(ProtocolConsumer):
         self.conversation_id: str | None = None
         await super().connect()
 
-    def current(self) -> str:
+    def target(self, frame) -> str:
+        # A youth has one conversation at a time: their frames name none.
         if self.conversation_id is None:
             raise ServiceError("no_conversation", "Start a chat first.")
         return self.conversation_id
@@ -197,7 +231,7 @@ class YouthConsumer(ProtocolConsumer):
             self.conversation_id = summary["id"]
             self.states[summary["id"]] = summary["state"]
             # last_seq counts only for the conversation the client says it belongs to.
-            seen = frame.last_seq or 0 if frame.conversation_id == summary["id"] else 0
+            seen = (frame.last_seq or 0) if frame.conversation_id == summary["id"] else 0
             await self.follow(summary["id"], seen)
             if conversation.state == conversation.State.QUEUED:
                 position = await db(selectors.queue_position)(conversation)
@@ -212,41 +246,6 @@ class YouthConsumer(ProtocolConsumer):
         position = await db(selectors.queue_position)(conversation)
         await self.send_frame(selectors.queued_frame(conversation, position))
         await self.follow(self.conversation_id, 0)
-
-    async def on_message(self, frame: protocol.YouthMessage):
-        sent, _ = await db(services.message_send)(
-            actor=self.actor,
-            conversation_id=self.current(),
-            client_id=frame.client_id,
-            text=frame.text,
-        )
-        await self.push_message(sent)
-
-    async def on_typing(self, frame: protocol.YouthTyping):
-        await db(services.conversation_typing)(
-            actor=self.actor, conversation_id=self.current(), active=frame.active
-        )
-
-    async def on_read(self, frame: protocol.YouthRead):
-        await db(services.conversation_mark_read)(
-            actor=self.actor, conversation_id=self.current(), seq=frame.seq
-        )
-
-    async def on_sync(self, frame: protocol.YouthSync):
-        await self.send_history(self.current(), frame.after_seq)
-
-    async def on_end(self, frame: protocol.YouthEnd):
-        conversation = await db(services.conversation_end)(
-            actor=self.actor, conversation_id=self.current()
-        )
-        await self.push(
-            {
-                "type": "ended",
-                "conversation_id": str(conversation.id),
-                "state": conversation.state,
-                "by": "youth",
-            }
-        )
 
 
 class StaffConsumer(ProtocolConsumer):
@@ -299,41 +298,7 @@ class StaffConsumer(ProtocolConsumer):
         conversation = await db(services.conversation_accept)(
             user=self.scope["user"], conversation_id=frame.conversation_id
         )
-        await self.push(
-            {"type": "assigned", "conversation": selectors.conversation_summary(conversation)}
-        )
+        await self.push(selectors.assigned_frame(conversation))
 
-    async def on_message(self, frame: protocol.StaffMessage):
-        sent, _ = await db(services.message_send)(
-            actor=self.actor,
-            conversation_id=frame.conversation_id,
-            client_id=frame.client_id,
-            text=frame.text,
-        )
-        await self.push_message(sent)
-
-    async def on_typing(self, frame: protocol.StaffTyping):
-        await db(services.conversation_typing)(
-            actor=self.actor, conversation_id=frame.conversation_id, active=frame.active
-        )
-
-    async def on_read(self, frame: protocol.StaffRead):
-        await db(services.conversation_mark_read)(
-            actor=self.actor, conversation_id=frame.conversation_id, seq=frame.seq
-        )
-
-    async def on_sync(self, frame: protocol.StaffSync):
-        await self.send_history(frame.conversation_id, frame.after_seq)
-
-    async def on_end(self, frame: protocol.StaffEnd):
-        conversation = await db(services.conversation_end)(
-            actor=self.actor, conversation_id=frame.conversation_id
-        )
-        await self.push(
-            {
-                "type": "ended",
-                "conversation_id": str(conversation.id),
-                "state": conversation.state,
-                "by": "staff",
-            }
-        )
+    def target(self, frame) -> str:
+        return frame.conversation_id

@@ -131,6 +131,19 @@ def conversation_summary(conversation: Conversation) -> dict:
     }
 
 
+def assigned_frame(conversation: Conversation) -> dict:
+    return {"type": "assigned", "conversation": conversation_summary(conversation)}
+
+
+def ended_frame(conversation: Conversation, *, by: str) -> dict:
+    return {
+        "type": "ended",
+        "conversation_id": str(conversation.id),
+        "state": conversation.state,
+        "by": by,
+    }
+
+
 def staff_open_conversations(user) -> list[Conversation]:
     return list(
         Conversation.objects.select_related("youth", "assigned_staff__staff_profile")

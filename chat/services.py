@@ -232,7 +232,7 @@ def conversation_accept(*, user, conversation_id) -> Conversation:
                 raise ServiceError("conflict", "Someone else has already taken this conversation.")
             raise ServiceError("not_found", "There is no such conversation.")
         conversation = selectors.conversation_for(Actor.for_staff(user), conversation_id)
-        frame = {"type": "assigned", "conversation": selectors.conversation_summary(conversation)}
+        frame = selectors.assigned_frame(conversation)
         events.publish_on_commit(events.conversation_group(conversation.id), frame)
         events.publish_on_commit(events.staff_user_group(user.id), frame)
         _queue_changed()
@@ -338,12 +338,7 @@ def conversation_end(*, actor: Actor, conversation_id) -> Conversation:
         conversation.save(update_fields=["state", "ended_at"])
         events.publish_on_commit(
             events.conversation_group(conversation.id),
-            {
-                "type": "ended",
-                "conversation_id": str(conversation.id),
-                "state": conversation.state,
-                "by": actor.kind,
-            },
+            selectors.ended_frame(conversation, by=actor.kind),
         )
         if was_queued:
             _queue_changed()
