@@ -13,6 +13,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from dropin import selectors as queue
+from dropin import services as queue_services
+from dropin import ticker
+from youthhub.crisis import crisis_info_frame
 from youthhub.ratelimit import TokenBucket
 
 from . import events, protocol, selectors, services
@@ -23,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 STATE_FRAMES = ("assigned", "ended")
+# Sent again on every queue change; a socket passes one on only if it differs from the last.
+REPEATED_FRAMES = ("queued", "queue.update", "assigned")
 
 
 def db(fn):
@@ -41,6 +47,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
         self.states: dict[str, str] = {}  # conversation id -> last state frame sent
+        self.last_sent: dict[str, dict] = {}  # frame key -> last such frame (drop repeats)
+        ticker.ensure_started()
         await self.accept()
 
     async def disconnect(self, code):
@@ -133,9 +141,14 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return  # nobody needs to see their own typing
         if kind in STATE_FRAMES and conversation_id:
             state = frame.get("state") or frame["conversation"]["state"]
-            if self.states.get(conversation_id) == state:
+            if self.states.get(conversation_id) == state and kind == "ended":
                 return  # already told (direct reply and group event both arrive)
             self.states[conversation_id] = state
+        if kind in REPEATED_FRAMES:
+            key = f"{kind}:{conversation_id}"
+            if self.last_sent.get(key) == frame:
+                return  # the queue changed, but not for this client
+            self.last_sent[key] = frame
         await self.send_frame(frame)
 
     async def push_message(self, frame: dict):
@@ -234,18 +247,44 @@ class YouthConsumer(ProtocolConsumer):
             seen = (frame.last_seq or 0) if frame.conversation_id == summary["id"] else 0
             await self.follow(summary["id"], seen)
             if conversation.state == conversation.State.QUEUED:
-                position = await db(selectors.queue_position)(conversation)
-                await self.send_frame(selectors.queued_frame(conversation, position))
+                await self.push_queued(conversation)
+
+    async def push_queued(self, conversation):
+        try:
+            await self.push(await db(queue.queued_frame_for)(conversation))
+        except LookupError:
+            pass  # taken meanwhile: the `assigned` frame is on its way
 
     async def on_request(self, frame: protocol.Request):
-        conversation = await db(services.conversation_request)(
-            youth=self.actor.youth, target=frame.target
+        conversation = await db(queue_services.queue_request)(
+            youth=self.actor.youth,
+            target=frame.target,
+            topic=frame.topic,
+            site_slug=frame.site,
+            pool_slug=frame.pool,
         )
+        await self.start_following(conversation)
+
+    async def start_following(self, conversation):
         self.conversation_id = str(conversation.id)
         self.states[self.conversation_id] = conversation.state
-        position = await db(selectors.queue_position)(conversation)
-        await self.send_frame(selectors.queued_frame(conversation, position))
         await self.follow(self.conversation_id, 0)
+        await self.push_queued(conversation)
+
+    async def on_change(self, frame: protocol.Change):
+        conversation = await db(queue_services.queue_change_target)(
+            youth=self.actor.youth, target=frame.target, topic=frame.topic
+        )
+        await self.push_queued(conversation)
+
+    async def on_crisis(self, frame: protocol.Crisis):
+        # The numbers first: they must not wait for the database.
+        await self.send_frame(crisis_info_frame())
+        conversation = await db(queue_services.queue_crisis)(youth=self.actor.youth)
+        if str(conversation.id) != self.conversation_id:
+            await self.start_following(conversation)
+        elif conversation.state == conversation.State.QUEUED:
+            await self.push_queued(conversation)
 
 
 class StaffConsumer(ProtocolConsumer):
@@ -267,18 +306,23 @@ class StaffConsumer(ProtocolConsumer):
     async def on_hello(self, frame: protocol.StaffHello):
         user = self.scope["user"]
         self.actor = Actor.for_staff(user)
+        await db(queue_services.staff_seen)(user=user)
+        self.me = await db(self.load_scope)()
         await self.join(events.staff_user_group(user.id))
         await self.join(events.STAFF_QUEUE)
         conversations = await db(selectors.staff_open_conversations)(user)
-        queue = await db(selectors.queue_entries)()
+        state = await db(queue.queue_state)()
         summaries = [selectors.conversation_summary(c) for c in conversations]
+        entries = queue.personalise(queue.staff_queue(state), self.me)
+        self.last_sent["queue.update:None"] = {"type": "queue.update", "queue": entries}
         await self.send_frame(
             {
                 "type": "welcome",
                 "protocol": protocol.PROTOCOL_VERSION,
                 "staff": self.profile.public_card(),
+                "status": self.profile.status,
                 "conversations": summaries,
-                "queue": queue,
+                "queue": entries,
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )
@@ -286,19 +330,59 @@ class StaffConsumer(ProtocolConsumer):
             self.states[summary["id"]] = summary["state"]
             await self.follow(summary["id"], frame.last_seq.get(summary["id"], 0))
 
+    def load_scope(self):
+        profile = selectors.staff_profile(self.scope["user"])
+        if profile is None:
+            raise ServiceError("unauthorized", "Log in as staff first.")
+        self.profile = profile
+        return queue.staff_scope(profile)
+
     async def push(self, frame: dict):
+        kind = frame["type"]
+        if kind == "queue.update":
+            # The whole region's queue arrives; this person sees what they serve, in their order.
+            frame = {"type": "queue.update", "queue": queue.personalise(frame["queue"], self.me)}
+        elif kind == "crisis.alert" and not queue.alert_concerns(frame, self.me):
+            return
         # A new assignment of this staff member (from any of their tabs): listen and catch up.
-        if frame["type"] == "assigned" and frame["conversation"]["id"] not in self.delivered:
+        if kind == "assigned" and frame["conversation"]["id"] not in self.delivered:
             await super().push(frame)
             await self.follow(frame["conversation"]["id"], 0)
             return
         await super().push(frame)
 
+    async def on_ping(self, frame):
+        await db(queue_services.staff_seen)(user=self.scope["user"])
+        await super().on_ping(frame)
+
     async def on_accept(self, frame: protocol.Accept):
-        conversation = await db(services.conversation_accept)(
+        conversation = await db(queue_services.queue_accept)(
+            user=self.scope["user"], conversation_id=frame.conversation_id, room=frame.room
+        )
+        await self.push(selectors.assigned_frame(conversation))
+
+    async def on_claim_next(self, frame: protocol.ClaimNext):
+        conversation = await db(queue_services.queue_claim_next)(
+            user=self.scope["user"], room=frame.room
+        )
+        await self.push(selectors.assigned_frame(conversation))
+
+    async def on_status(self, frame: protocol.StaffStatus):
+        await db(queue_services.staff_set_status)(user=self.scope["user"], status=frame.status)
+        self.me = await db(self.load_scope)()
+        await self.send_frame({"type": "status", "status": frame.status})
+
+    async def on_arrived(self, frame: protocol.Arrived):
+        conversation = await db(queue_services.dropin_arrived)(
             user=self.scope["user"], conversation_id=frame.conversation_id
         )
         await self.push(selectors.assigned_frame(conversation))
+
+    async def on_no_show(self, frame: protocol.NoShow):
+        conversation = await db(queue_services.dropin_no_show)(
+            user=self.scope["user"], conversation_id=frame.conversation_id
+        )
+        await self.push(selectors.ended_frame(conversation, by="staff"))
 
     def target(self, frame) -> str:
         return frame.conversation_id

@@ -42,13 +42,37 @@ class Conversation(models.Model):
         ACTIVE = "active", "Active"
         ENDED = "ended", "Ended"
         ABANDONED = "abandoned", "Abandoned"
+        NO_SHOW = "no_show", "No-show"  # a called drop-in ticket nobody came for
 
     OPEN_STATES = (State.QUEUED, State.ACTIVE)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     youth = models.ForeignKey(Youth, on_delete=models.CASCADE, related_name="conversations")
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.CHAT)
+    # Routing: a chat goes to a regional pool, a drop-in ticket to one arena (site).
+    # Both null only on an installation without any pool ("unrouted": every staff member).
+    pool = models.ForeignKey("dropin.Pool", on_delete=models.PROTECT, null=True, blank=True)
     site = models.ForeignKey("dropin.Site", on_delete=models.PROTECT, null=True, blank=True)
+    # Whom the youth asked for: a named person, a role, or neither ("first available").
+    requested_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="requested_conversations",
+    )
+    requested_role = models.CharField(max_length=32, blank=True)
+    topic = models.CharField(max_length=64, blank=True)
+    crisis = models.BooleanField(default=False)
+    crisis_at = models.DateTimeField(null=True, blank=True)
+    # When the youth was offered to switch from a named person who has not answered.
+    switch_offered_at = models.DateTimeField(null=True, blank=True)
+    # Asked while nobody was on (a message left for when staff open).
+    after_hours = models.BooleanField(default=False)
+    # Drop-in: the ticket ("B-17"), the room it is called to, and whether the youth came.
+    ticket = models.CharField(max_length=8, blank=True)
+    room = models.CharField(max_length=40, blank=True)
+    arrived_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     assigned_staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -77,7 +101,10 @@ class Conversation(models.Model):
                 name="active_conversation_has_staff",
             ),
         ]
-        indexes = [models.Index(fields=["state", "created_at"])]
+        indexes = [
+            models.Index(fields=["state", "created_at"]),
+            models.Index(fields=["assigned_staff", "state"]),
+        ]
 
     @property
     def latest_seq(self) -> int:
@@ -86,6 +113,15 @@ class Conversation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def target(self):
+        """The youth's choice as the protocol writes it."""
+        if self.requested_staff_id:
+            return {"staff": self.requested_staff_id}
+        if self.requested_role:
+            return {"role": self.requested_role}
+        return "any"
 
 
 class ConversationKey(models.Model):

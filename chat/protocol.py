@@ -5,7 +5,7 @@ code. docs/protocol.md is the human-readable spec of the same types.
 """
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -38,9 +38,38 @@ class StaffHello(Frame):
     last_seq: dict[ConversationId, Seq] = {}
 
 
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[-a-z0-9_]+$")]
+Topic = Annotated[str, msgspec.Meta(max_length=64)]
+Room = Annotated[str, msgspec.Meta(max_length=40)]
+
+
+# "any" | {"staff": id} | {"role": name}; checked further by dropin.services (bad_target).
+Target = (
+    Literal["any"]
+    | Annotated[
+        dict[
+            Annotated[str, msgspec.Meta(max_length=16)],
+            int | Annotated[str, msgspec.Meta(max_length=32)],
+        ],
+        msgspec.Meta(min_length=1, max_length=1),
+    ]
+)
+
+
 class Request(Frame):
-    target: Literal["any"] | dict[str, Any]
-    topic: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    target: Target = "any"
+    topic: Topic | None = None
+    site: Slug | None = None  # an arena's slug: a drop-in ticket there; else the chat
+    pool: Slug | None = None  # which regional chat (default: YOUTHHUB_DEFAULT_POOL)
+
+
+class Change(Frame):
+    target: Target
+    topic: Topic | None = None
+
+
+class Crisis(Frame):
+    pass
 
 
 class YouthMessage(Frame):
@@ -91,6 +120,23 @@ class StaffEnd(Frame):
 
 class Accept(Frame):
     conversation_id: ConversationId
+    room: Room | None = None
+
+
+class ClaimNext(Frame):
+    room: Room | None = None
+
+
+class StaffStatus(Frame):
+    status: Literal["available", "busy", "away", "offline"]
+
+
+class Arrived(Frame):
+    conversation_id: ConversationId
+
+
+class NoShow(Frame):
+    conversation_id: ConversationId
 
 
 class Ping(Frame):
@@ -100,6 +146,8 @@ class Ping(Frame):
 YOUTH_FRAMES: dict[str, type[Frame]] = {
     "hello": YouthHello,
     "request": Request,
+    "change": Change,
+    "crisis": Crisis,
     "message": YouthMessage,
     "typing": YouthTyping,
     "read": YouthRead,
@@ -111,6 +159,10 @@ YOUTH_FRAMES: dict[str, type[Frame]] = {
 STAFF_FRAMES: dict[str, type[Frame]] = {
     "hello": StaffHello,
     "accept": Accept,
+    "claim_next": ClaimNext,
+    "status": StaffStatus,
+    "arrived": Arrived,
+    "no_show": NoShow,
     "message": StaffMessage,
     "typing": StaffTyping,
     "read": StaffRead,

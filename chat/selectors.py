@@ -124,6 +124,13 @@ def conversation_summary(conversation: Conversation) -> dict:
         "state": conversation.state,
         "alias": conversation.youth.alias,
         "staff": staff_card(conversation.assigned_staff),
+        "channel": conversation.channel,
+        "ticket": conversation.ticket or None,
+        "room": conversation.room or None,
+        "arrived": conversation.arrived_at is not None,
+        "target": conversation.target,
+        "topic": conversation.topic or None,
+        "crisis": conversation.crisis,
         "latest_seq": conversation.latest_seq,
         "youth_read_seq": conversation.youth_read_seq,
         "staff_read_seq": conversation.staff_read_seq,
@@ -150,47 +157,6 @@ def staff_open_conversations(user) -> list[Conversation]:
         .filter(assigned_staff=user, state=Conversation.State.ACTIVE)
         .order_by("assigned_at")
     )
-
-
-def queued_conversations() -> list[Conversation]:
-    return list(
-        Conversation.objects.select_related("youth")
-        .filter(state=Conversation.State.QUEUED)
-        .order_by("created_at", "id")
-    )
-
-
-def queue_entries() -> list[dict]:
-    """The staff view of the queue, oldest first."""
-    return [
-        {
-            "conversation_id": str(c.id),
-            "alias": c.youth.alias,
-            "channel": c.channel,
-            "position": position,
-            "waiting_since": c.created_at.isoformat(),
-        }
-        for position, c in enumerate(queued_conversations(), start=1)
-    ]
-
-
-def queue_position(conversation: Conversation) -> int:
-    return (
-        Conversation.objects.filter(
-            state=Conversation.State.QUEUED, created_at__lt=conversation.created_at
-        ).count()
-        + 1
-    )
-
-
-def queued_frame(conversation: Conversation, position: int) -> dict:
-    # The waiting-time estimate arrives with the queue issue; until then it is unknown (null).
-    return {
-        "type": "queued",
-        "conversation_id": str(conversation.id),
-        "position": position,
-        "eta_seconds": None,
-    }
 
 
 def history(

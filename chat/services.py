@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dropin.broadcast import queue_changed
 from youthhub import crypto, ratelimit
-from youthhub.staff.models import StaffProfile
 
 from . import events, selectors
 from .actors import Actor
@@ -164,79 +164,10 @@ def youth_resume(*, return_code: str) -> tuple[Youth, str]:
 # Conversations
 
 
-def _queue_changed() -> None:
-    """After commit: the staff queue list, and every waiting youth's new position."""
-
-    def build():
-        queued = selectors.queued_conversations()
-        items = [(events.STAFF_QUEUE, {"type": "queue.update", "queue": selectors.queue_entries()})]
-        for position, conversation in enumerate(queued, start=1):
-            frame = selectors.queued_frame(conversation, position)
-            items.append((events.conversation_group(conversation.id), frame))
-        return items
-
-    events.publish_many_on_commit(build)
-
-
-def conversation_request(*, youth: Youth, target) -> Conversation:
-    """Join the queue. One open conversation per youth (enforced by a partial unique index)."""
-    if target != "any":
-        raise ServiceError("bad_target", 'Only target "any" is supported in protocol v1.')
-    open_conversation = selectors.youth_open_conversation(youth)
-    if open_conversation is not None:
-        raise _already_open(open_conversation)
-    try:
-        with transaction.atomic():
-            conversation = Conversation.objects.create(youth=youth)
-            key_id, wrapped = crypto.wrap_data_key(
-                crypto.new_data_key(), context=str(conversation.id)
-            )
-            ConversationKey.objects.create(
-                conversation=conversation, master_key_id=key_id, wrapped=wrapped
-            )
-            _queue_changed()
-    except IntegrityError:
-        raise ServiceError("already_queued", "You are already waiting for someone.") from None
-    return conversation
-
-
-def _already_open(conversation: Conversation) -> ServiceError:
-    if conversation.state == Conversation.State.QUEUED:
-        return ServiceError("already_queued", "You are already waiting for someone.")
-    return ServiceError("already_in_chat", "You are already in a chat.")
-
-
-def conversation_accept(*, user, conversation_id) -> Conversation:
-    """Staff takes a waiting youth. Exactly one of several concurrent accepts wins."""
-    profile = StaffProfile.objects.filter(user=user).first()
-    if profile is None:
-        raise ServiceError("not_allowed", "Only staff can take conversations.")
-    conversation_id = selectors.conversation_uuid(conversation_id)
-    now = timezone.now()
-    with transaction.atomic():
-        # Lock the staff row so two of this person's own accepts cannot both pass the capacity check.
-        profile = StaffProfile.objects.select_for_update().get(pk=profile.pk)
-        active = Conversation.objects.filter(
-            assigned_staff=user, state=Conversation.State.ACTIVE
-        ).count()
-        if active >= profile.capacity:
-            raise ServiceError(
-                "at_capacity",
-                f"You already have {active} chats (your capacity is {profile.capacity}).",
-            )
-        won = Conversation.objects.filter(
-            id=conversation_id, state=Conversation.State.QUEUED
-        ).update(state=Conversation.State.ACTIVE, assigned_staff=user, assigned_at=now)
-        if not won:
-            if Conversation.objects.filter(id=conversation_id).exists():
-                raise ServiceError("conflict", "Someone else has already taken this conversation.")
-            raise ServiceError("not_found", "There is no such conversation.")
-        conversation = selectors.conversation_for(Actor.for_staff(user), conversation_id)
-        frame = selectors.assigned_frame(conversation)
-        events.publish_on_commit(events.conversation_group(conversation.id), frame)
-        events.publish_on_commit(events.staff_user_group(user.id), frame)
-        _queue_changed()
-    return conversation
+def conversation_key_create(conversation: Conversation) -> None:
+    """Give a new conversation its own data key, wrapped by the current master key."""
+    key_id, wrapped = crypto.wrap_data_key(crypto.new_data_key(), context=str(conversation.id))
+    ConversationKey.objects.create(conversation=conversation, master_key_id=key_id, wrapped=wrapped)
 
 
 def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) -> tuple[dict, bool]:
@@ -340,8 +271,7 @@ def conversation_end(*, actor: Actor, conversation_id) -> Conversation:
             events.conversation_group(conversation.id),
             selectors.ended_frame(conversation, by=actor.kind),
         )
-        if was_queued:
-            _queue_changed()
+        queue_changed()  # a place in the queue or a staff member's capacity freed up
     return conversation
 
 

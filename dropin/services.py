@@ -1,19 +1,446 @@
-"""Writes for sites and opening hours."""
+"""Every write to the queue: requests, choices, crisis flags, claims, drop-in calls, ticks.
 
-from datetime import time
+Rules (docs/queue.md): a youth has one open conversation; a named person must be on now; a
+role must exist in the scope; staff take only what they serve and what the youth chose
+(anyone serving the queue may take a crisis); capacity is checked under a lock on the staff
+row; taking is a conditional UPDATE on the row still being queued with the same choice, so
+of any number of concurrent takes exactly one wins, on PostgreSQL and SQLite alike.
+"""
 
-from django.db import transaction
+from datetime import time, timedelta
 
-from .models import OpeningHours, Site
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from chat import events
+from chat import selectors as chat_selectors
+from chat.actors import Actor
+from chat.errors import ServiceError
+from chat.models import Conversation, Youth
+from chat.services import conversation_key_create
+from youthhub.staff.models import Role, StaffProfile, Status
+
+from . import broadcast, selectors
+from .hours import OSLO, Schedule
+from .models import OpeningHours, Pool, Site, TicketCounter
+
+# ---------------------------------------------------------------------------------------------
+# Sites
 
 
-def site_ensure(*, slug: str, name: str, weekly_hours: dict[int, tuple[time, time]]) -> Site:
+def site_ensure(
+    *,
+    slug: str,
+    name: str,
+    weekly_hours: dict[int, tuple[time, time]],
+    pool: Pool | None = None,
+    ticket_prefix: str = "A",
+) -> Site:
     """Create or update a site and replace its weekly opening hours."""
     with transaction.atomic():
-        site, _ = Site.objects.update_or_create(slug=slug, defaults={"name": name})
+        site, _ = Site.objects.update_or_create(
+            slug=slug, defaults={"name": name, "pool": pool, "ticket_prefix": ticket_prefix}
+        )
         site.opening_hours.all().delete()
         OpeningHours.objects.bulk_create(
             OpeningHours(site=site, weekday=day, opens=opens, closes=closes)
             for day, (opens, closes) in weekly_hours.items()
         )
     return site
+
+
+def pool_ensure(*, slug: str, name: str) -> Pool:
+    pool, _ = Pool.objects.update_or_create(slug=slug, defaults={"name": name})
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Youth: request, change, crisis
+
+
+def _resolve_target(target, *, channel: str, pool: Pool | None, site: Site | None) -> dict:
+    """Validate the youth's choice; returns the Conversation fields it sets."""
+    if target == "any":
+        return {"requested_staff": None, "requested_role": ""}
+    if not isinstance(target, dict) or len(target) != 1:
+        raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
+    ((kind, value),) = target.items()
+    scope = selectors.Hypothetical(
+        channel, pool.pk if pool and not site else None, site.pk if site else None
+    )
+    if kind == "staff":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ServiceError("bad_target", "That person does not work here.")
+        profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
+        if profile is None or not selectors.staff_scope(profile).serves(scope):
+            raise ServiceError("bad_target", "That person does not work here.")
+        on = {s.user_id for s in selectors.on_duty()}
+        if profile.user_id not in on:
+            raise ServiceError(
+                "not_on_duty",
+                f"{profile.display_name} is not on right now. Choose someone else, or first available.",
+            )
+        return {"requested_staff": profile.user, "requested_role": ""}
+    if kind == "role":
+        if value not in Role.values:
+            raise ServiceError("bad_target", "There is no such kind of helper.")
+        staff = StaffProfile.objects.filter(role=value, user__is_active=True).prefetch_related(
+            "sites"
+        )
+        if not any(selectors.staff_scope(p).serves(scope) for p in staff):
+            raise ServiceError("bad_target", "Nobody of that kind works here. Choose another.")
+        return {"requested_staff": None, "requested_role": value}
+    raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
+
+
+def _next_ticket(site: Site, now) -> str:
+    day = now.astimezone(OSLO).date()
+    counter, _ = TicketCounter.objects.select_for_update().get_or_create(site=site, day=day)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"{site.ticket_prefix}-{counter.last}"
+
+
+def queue_request(
+    *,
+    youth: Youth,
+    target="any",
+    topic: str | None = None,
+    site_slug: str | None = None,
+    pool_slug: str | None = None,
+    crisis: bool = False,
+) -> Conversation:
+    """Join the queue: a chat (the pool's) or, with `site_slug`, a drop-in ticket at an arena."""
+    open_conversation = chat_selectors.youth_open_conversation(youth)
+    if open_conversation is not None:
+        raise _already_open(open_conversation)
+    now = timezone.now()
+    site = pool = None
+    if site_slug is not None:
+        site = Site.objects.filter(slug=site_slug).first()
+        if site is None:
+            raise ServiceError("bad_site", "There is no such place.")
+        channel = Conversation.Channel.DROPIN
+    else:
+        pool = (
+            Pool.objects.filter(slug=pool_slug).first() if pool_slug else selectors.default_pool()
+        )
+        if pool_slug and pool is None:
+            raise ServiceError("bad_site", "There is no such chat.")
+        channel = Conversation.Channel.CHAT
+    choice = _resolve_target(target, channel=channel, pool=pool, site=site)
+    scope = selectors.Hypothetical(channel, pool.pk if pool else None, site.pk if site else None)
+    someone_on = bool(selectors.queue_state(now).servers(scope))
+    if site is not None and not someone_on and not Schedule.for_sites([site], now).is_open(now):
+        raise ServiceError(
+            "closed", f"{site.name} is closed now. The chat and the numbers below are open."
+        )
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                youth=youth,
+                channel=channel,
+                pool=pool,
+                site=site,
+                topic=(topic or "")[:64],
+                crisis=crisis,
+                crisis_at=now if crisis else None,
+                after_hours=not someone_on,
+                ticket=_next_ticket(site, now) if site else "",
+                **choice,
+            )
+            conversation_key_create(conversation)
+            broadcast.queue_changed()
+            if crisis:
+                broadcast.crisis_alert(conversation)
+    except IntegrityError:
+        raise ServiceError("already_queued", "You are already waiting for someone.") from None
+    return conversation
+
+
+def _already_open(conversation: Conversation) -> ServiceError:
+    if conversation.state == Conversation.State.QUEUED:
+        return ServiceError("already_queued", "You are already waiting for someone.")
+    return ServiceError("already_in_chat", "You are already in a chat.")
+
+
+def _queued_of(youth: Youth) -> Conversation:
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("pool", "site")
+        .filter(youth=youth, state__in=Conversation.OPEN_STATES)
+        .first()
+    )
+    if conversation is None:
+        raise ServiceError("no_conversation", "You are not waiting for anyone.")
+    if conversation.state != Conversation.State.QUEUED:
+        raise ServiceError("already_in_chat", "You are already in a chat.")
+    return conversation
+
+
+def queue_change_target(*, youth: Youth, target, topic: str | None = None) -> Conversation:
+    """Change whom to talk to while waiting, keeping the place in the queue."""
+    with transaction.atomic():
+        conversation = _queued_of(youth)
+        choice = _resolve_target(
+            target, channel=conversation.channel, pool=conversation.pool, site=conversation.site
+        )
+        conversation.requested_staff = choice["requested_staff"]
+        conversation.requested_role = choice["requested_role"]
+        conversation.switch_offered_at = None
+        fields = ["requested_staff", "requested_role", "switch_offered_at"]
+        if topic is not None:
+            conversation.topic = topic[:64]
+            fields.append("topic")
+        conversation.save(update_fields=fields)
+        broadcast.queue_changed()
+    return conversation
+
+
+def queue_crisis(*, youth: Youth) -> Conversation:
+    """ "I'm not safe right now": to the front of every eligible queue, everyone alerted.
+
+    Without an open conversation this starts one (first available, crisis-flagged).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("youth")
+            .filter(youth=youth, state__in=Conversation.OPEN_STATES)
+            .first()
+        )
+        if conversation is not None:
+            if not conversation.crisis:
+                conversation.crisis = True
+                conversation.crisis_at = now
+                conversation.save(update_fields=["crisis", "crisis_at"])
+                broadcast.queue_changed()
+                broadcast.crisis_alert(conversation)
+            return conversation
+    return queue_request(youth=youth, target="any", crisis=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff: status, accept / call, claim next, drop-in arrival and no-show
+
+
+def _profile_of(user) -> StaffProfile:
+    profile = StaffProfile.objects.filter(user=user, user__is_active=True).first()
+    if profile is None:
+        raise ServiceError("not_allowed", "Only staff can take conversations.")
+    return profile
+
+
+def staff_set_status(*, user, status: str) -> StaffProfile:
+    if status not in (Status.AVAILABLE, Status.BUSY, Status.AWAY, Status.OFFLINE):
+        raise ServiceError("bad_status", "Status is one of available, busy, away, offline.")
+    profile = _profile_of(user)
+    with transaction.atomic():
+        StaffProfile.objects.filter(pk=profile.pk).update(status=status, seen_at=timezone.now())
+        broadcast.queue_changed()  # who is on changes everyone's estimate
+    profile.status = status
+    return profile
+
+
+def staff_seen(*, user, every_seconds: int = 30) -> None:
+    """A dashboard is alive (hello / ping). Written at most every `every_seconds`."""
+    now = timezone.now()
+    updated = (
+        StaffProfile.objects.filter(user=user)
+        .exclude(seen_at__gte=now - timedelta(seconds=every_seconds))
+        .update(seen_at=now)
+    )
+    if updated:
+        profile = StaffProfile.objects.filter(user=user).only("status", "seen_at").first()
+        if profile and profile.status in selectors.ON_DUTY_STATUSES:
+            broadcast.queue_changed()  # may have come back on duty
+
+
+def _lock_with_room(user) -> tuple[StaffProfile, selectors.StaffScope]:
+    """Lock the staff row (so one person's own concurrent takes see each other) and check
+    capacity. Returns (profile, scope)."""
+    profile = _profile_of(user)
+    profile = StaffProfile.objects.select_for_update().prefetch_related("sites").get(pk=profile.pk)
+    active = Conversation.objects.filter(
+        assigned_staff=user, state=Conversation.State.ACTIVE
+    ).count()
+    if active >= profile.capacity:
+        raise ServiceError(
+            "at_capacity",
+            f"You already have {active} chats (your capacity is {profile.capacity}).",
+        )
+    return profile, selectors.staff_scope(profile, active)
+
+
+def _take(conversation: Conversation, *, user, profile: StaffProfile, room: str | None) -> int:
+    """The conditional UPDATE: wins only if the row is still queued with the choice we checked."""
+    now = timezone.now()
+    fields = {"state": Conversation.State.ACTIVE, "assigned_staff": user, "assigned_at": now}
+    if conversation.channel == Conversation.Channel.DROPIN:
+        fields["room"] = (room or profile.room or "")[:40]
+    still = Conversation.objects.filter(id=conversation.id, state=Conversation.State.QUEUED)
+    if not conversation.crisis:  # a crisis flag is never lowered: anyone serving may take it
+        still = still.filter(
+            requested_staff_id=conversation.requested_staff_id,
+            requested_role=conversation.requested_role,
+        )
+    return still.update(**fields)
+
+
+def _after_take(conversation_id, user) -> Conversation:
+    conversation = chat_selectors.conversation_for(Actor.for_staff(user), conversation_id)
+    frame = chat_selectors.assigned_frame(conversation)
+    events.publish_on_commit(events.conversation_group(conversation.id), frame)
+    events.publish_on_commit(events.staff_user_group(user.id), frame)
+    broadcast.queue_changed()
+    return conversation
+
+
+def queue_accept(*, user, conversation_id, room: str | None = None) -> Conversation:
+    """Take one waiting youth (a drop-in ticket: call it to `room`). One concurrent taker wins."""
+    conversation_id = chat_selectors.conversation_uuid(conversation_id)
+    with transaction.atomic():
+        profile, scope = _lock_with_room(user)
+        conversation = (
+            Conversation.objects.select_related("requested_staff")
+            .filter(id=conversation_id)
+            .first()
+        )
+        if conversation is None:
+            raise ServiceError("not_found", "There is no such conversation.")
+        if conversation.state != Conversation.State.QUEUED:
+            raise ServiceError("conflict", "Someone else has already taken this conversation.")
+        if not scope.serves(conversation):
+            raise ServiceError("not_allowed", "This youth is waiting in a queue you do not serve.")
+        if not scope.may_take(conversation):
+            raise ServiceError(
+                "not_chosen", "This youth asked for someone else. They can change their choice."
+            )
+        if not _take(conversation, user=user, profile=profile, room=room):
+            raise ServiceError("conflict", "Someone else has already taken this conversation.")
+        return _after_take(conversation_id, user)
+
+
+def queue_claim_next(*, user, room: str | None = None) -> Conversation:
+    """Take the first youth in this staff member's order (crisis, asked for me, waited longest).
+
+    Rows another staff member is taking right now are skipped (SKIP LOCKED on PostgreSQL;
+    SQLite serialises writers), and the take is the same conditional UPDATE as `queue_accept`.
+    """
+    with transaction.atomic():
+        profile, scope = _lock_with_room(user)
+        state = selectors.queue_state()
+        order = selectors.claim_order(state, scope)
+        if not order:
+            raise ServiceError("queue_empty", "Nobody you can take is waiting.")
+        qs = Conversation.objects.filter(id__in=order, state=Conversation.State.QUEUED)
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        available = {str(c.id): c for c in qs}
+        for conversation_id in order:
+            conversation = available.get(conversation_id)
+            if conversation is None:
+                continue
+            if scope.may_take(conversation) and _take(
+                conversation, user=user, profile=profile, room=room
+            ):
+                return _after_take(conversation.id, user)
+        raise ServiceError(
+            "queue_empty", "Someone else took them first. Nobody else is waiting for you."
+        )
+
+
+def _called_ticket(user, conversation_id) -> Conversation:
+    """The staff member's called drop-in ticket, locked (inside a transaction)."""
+    conversation = chat_selectors.conversation_for(
+        Actor.for_staff(user), conversation_id, lock=True
+    )
+    if conversation.channel != Conversation.Channel.DROPIN:
+        raise ServiceError("not_dropin", "Only drop-in tickets are called to a room.")
+    if conversation.state != Conversation.State.ACTIVE:
+        raise ServiceError("closed", "This ticket is not called.")
+    return conversation
+
+
+def dropin_arrived(*, user, conversation_id) -> Conversation:
+    """The called youth came to the room: the ticket is no longer at risk of no-show."""
+    with transaction.atomic():
+        conversation = _called_ticket(user, conversation_id)
+        if conversation.arrived_at is None:
+            conversation.arrived_at = timezone.now()
+            conversation.save(update_fields=["arrived_at"])
+            events.publish_on_commit(
+                events.conversation_group(conversation.id),
+                chat_selectors.assigned_frame(conversation),
+            )
+    return conversation
+
+
+def _no_show(conversation: Conversation, now) -> None:
+    conversation.state = Conversation.State.NO_SHOW
+    conversation.ended_at = now
+    conversation.save(update_fields=["state", "ended_at"])
+    events.publish_on_commit(
+        events.conversation_group(conversation.id),
+        chat_selectors.ended_frame(conversation, by="system"),
+    )
+    events.publish_on_commit(
+        events.staff_user_group(conversation.assigned_staff_id),
+        chat_selectors.ended_frame(conversation, by="system"),
+    )
+    broadcast.queue_changed()
+
+
+def dropin_no_show(*, user, conversation_id) -> Conversation:
+    """Staff mark a called ticket as not shown up (counted, never held against the youth)."""
+    with transaction.atomic():
+        conversation = _called_ticket(user, conversation_id)
+        if conversation.arrived_at:
+            raise ServiceError("conflict", "Only a called ticket nobody came for can be a no-show.")
+        _no_show(conversation, timezone.now())
+    return conversation
+
+
+def queue_tick(*, now=None) -> dict:
+    """Time-driven changes, safe to run from every worker at once (each a conditional write):
+
+    - a named request waiting longer than YOUTHHUB_NAMED_WAIT_SECONDS gets a switch offer
+      (the youth decides; nobody is moved without asking);
+    - a called drop-in ticket nobody came for within YOUTHHUB_NOSHOW_SECONDS is a no-show.
+    """
+    now = now or timezone.now()
+    named_due = now - timedelta(seconds=settings.YOUTHHUB_NAMED_WAIT_SECONDS)
+    offered = Conversation.objects.filter(
+        state=Conversation.State.QUEUED,
+        requested_staff__isnull=False,
+        switch_offered_at__isnull=True,
+        created_at__lte=named_due,
+    ).update(switch_offered_at=now)
+    no_shows = 0
+    called_due = now - timedelta(seconds=settings.YOUTHHUB_NOSHOW_SECONDS)
+    due_ids = list(
+        Conversation.objects.filter(
+            state=Conversation.State.ACTIVE,
+            channel=Conversation.Channel.DROPIN,
+            arrived_at__isnull=True,
+            assigned_at__lte=called_due,
+        ).values_list("id", flat=True)
+    )
+    for conversation_id in due_ids:
+        with transaction.atomic():
+            conversation = (
+                Conversation.objects.select_for_update(of=("self",))
+                .filter(
+                    id=conversation_id, state=Conversation.State.ACTIVE, arrived_at__isnull=True
+                )
+                .first()
+            )
+            if conversation is not None:
+                _no_show(conversation, now)
+                no_shows += 1
+    if offered:
+        with transaction.atomic():
+            broadcast.queue_changed()
+    return {"switch_offers": offered, "no_shows": no_shows}

@@ -5,14 +5,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from chat.selectors import staff_profile
-
-CRISIS_LINES = [
-    ("113", "Akutt fare for liv eller helse (ambulanse)"),
-    ("112", "Politi"),
-    ("116 117", "Legevakt"),
-    ("116 111", "Alarmtelefonen for barn og unge"),
-    ("116 123", "Mental Helse hjelpetelefon"),
-]
+from youthhub.crisis import CRISIS_LINES
 
 
 def youth(request):

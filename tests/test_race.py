@@ -9,6 +9,7 @@ from chat import services
 from chat.actors import Actor
 from chat.errors import ServiceError
 from chat.models import Conversation, Message
+from dropin import services as queue
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -39,10 +40,10 @@ def test_two_staff_accepting_at_once_have_exactly_one_winner(make_youth, ingrid,
     assert connection.vendor == "postgresql"
     for _ in range(50):
         youth, _ = make_youth()
-        conversation = services.conversation_request(youth=youth, target="any")
+        conversation = queue.queue_request(youth=youth, target="any")
         results = run_together(
-            lambda: services.conversation_accept(user=ingrid, conversation_id=conversation.id),
-            lambda: services.conversation_accept(user=sara, conversation_id=conversation.id),
+            lambda: queue.queue_accept(user=ingrid, conversation_id=conversation.id),
+            lambda: queue.queue_accept(user=sara, conversation_id=conversation.id),
         )
         winners = [r for r in results if isinstance(r, Conversation)]
         assert len(winners) == 1 and results.count("conflict") == 1, results
@@ -53,8 +54,8 @@ def test_two_staff_accepting_at_once_have_exactly_one_winner(make_youth, ingrid,
 
 def test_concurrent_sends_get_unique_consecutive_seqs(make_youth, ingrid):
     youth, _ = make_youth()
-    conversation = services.conversation_request(youth=youth, target="any")
-    services.conversation_accept(user=ingrid, conversation_id=conversation.id)
+    conversation = queue.queue_request(youth=youth, target="any")
+    queue.queue_accept(user=ingrid, conversation_id=conversation.id)
     me, staff = Actor.for_youth(youth), Actor.for_staff(ingrid)
     calls = []
     for i in range(8):

@@ -12,11 +12,48 @@ class Role(models.TextChoices):
     SPECIALIST = "specialist", "BUP/DPS specialist on site"
 
 
+# How a role is named to youth: plain words, bokmål (the youth app's default language).
+YOUTH_ROLE_LABELS = {
+    Role.PSYCHOLOGIST: "Psykolog",
+    Role.HEALTH_NURSE: "Helsesykepleier",
+    Role.SOCIAL_WORKER: "Sosionom",
+    Role.PEER: "Erfaringskonsulent – har vært der selv",
+    Role.YOUTH_WORKER: "Miljøarbeider",
+    Role.VOLUNTEER: "Frivillig",
+    Role.SPECIALIST: "Spesialist fra BUP/DPS",
+}
+
+
 class Status(models.TextChoices):
     AVAILABLE = "available", "Available"
     BUSY = "busy", "Busy"
     AWAY = "away", "Away"
     OFFLINE = "offline", "Offline"
+
+
+# What youth can match staff on ("people who also like music"). Youth pick these in their
+# browser only: a youth's interests are never sent to the server.
+INTERESTS = {
+    "film": "Film og serier",
+    "music": "Musikk",
+    "gaming": "Gaming",
+    "sport": "Sport og trening",
+    "books": "Bøker",
+    "art": "Tegning og kunst",
+    "nature": "Natur og friluftsliv",
+    "animals": "Dyr",
+    "fashion": "Klær og mote",
+    "food": "Mat og baking",
+}
+
+LANGUAGES = {
+    "nb": "Norsk",
+    "en": "English",
+    "ar": "العربية",
+    "so": "Soomaali",
+    "pl": "Polski",
+    "uk": "Українська",
+}
 
 
 class StaffProfile(models.Model):
@@ -31,6 +68,19 @@ class StaffProfile(models.Model):
     capacity = models.PositiveSmallIntegerField(default=3)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFLINE)
     sites = models.ManyToManyField("dropin.Site", blank=True, related_name="staff")
+    bio = models.CharField(
+        max_length=280, blank=True, help_text="A few words to youth, in their language."
+    )
+    interests = models.JSONField(
+        default=list, blank=True, help_text=f"Any of: {', '.join(INTERESTS)}"
+    )
+    languages = models.JSONField(
+        default=list, blank=True, help_text=f"Codes, e.g. {', '.join(LANGUAGES)}"
+    )
+    # Where a called drop-in ticket meets this person ("Rom 2").
+    room = models.CharField(max_length=40, blank=True)
+    # Last sign of life from a dashboard (hello, ping, status); "on now" needs a recent one.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.get_role_display()})"
@@ -38,3 +88,13 @@ class StaffProfile(models.Model):
     def public_card(self) -> dict:
         """What a youth may see of this person."""
         return {"id": self.user_id, "display_name": self.display_name, "role": self.role}
+
+    def youth_card(self) -> dict:
+        """The card youth choose from: who this is, in their own words. No contact data."""
+        return {
+            **self.public_card(),
+            "role_label": YOUTH_ROLE_LABELS[self.role],
+            "bio": self.bio,
+            "interests": list(self.interests),
+            "languages": list(self.languages),
+        }
