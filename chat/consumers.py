@@ -130,7 +130,11 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, event):
         """Channel-layer handler for every frame published by chat.events."""
-        await self.push(event["frame"])
+        try:
+            await self.push(event["frame"])
+        except Exception:
+            # One bad event must not take the socket down; the client catches up on reconnect.
+            logger.exception("could not deliver a %s frame", event["frame"].get("type"))
 
     async def push(self, frame: dict):
         kind = frame["type"]

@@ -34,6 +34,7 @@ def crisis_alert(conversation) -> None:
         "alias": conversation.youth.alias,
         "ticket": conversation.ticket or None,
         "state": conversation.state,
+        "crisis": True,
         "channel": conversation.channel,
         "pool_id": conversation.pool_id,
         "site_id": conversation.site_id,

@@ -335,18 +335,24 @@ def queue_claim_next(*, user, room: str | None = None) -> Conversation:
         order = selectors.claim_order(state, scope)
         if not order:
             raise ServiceError("queue_empty", "Nobody you can take is waiting.")
-        qs = Conversation.objects.filter(id__in=order, state=Conversation.State.QUEUED)
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        available = {str(c.id): c for c in qs}
-        for conversation_id in order:
-            conversation = available.get(conversation_id)
-            if conversation is None:
-                continue
-            if scope.may_take(conversation) and _take(
-                conversation, user=user, profile=profile, room=room
-            ):
-                return _after_take(conversation.id, user)
+        skip_locked = connection.features.has_select_for_update_skip_locked
+        # First pass: lock one row at a time, skipping rows a colleague is taking right now.
+        # Second pass (only if every row was busy): the plain conditional update, which waits
+        # for the colleague's transaction and then sees whether the row is still queued.
+        for pass_skips in (True, False) if skip_locked else (False,):
+            for conversation_id in order:
+                qs = Conversation.objects.filter(
+                    id=conversation_id, state=Conversation.State.QUEUED
+                )
+                if pass_skips:
+                    qs = qs.select_for_update(skip_locked=True, of=("self",))
+                conversation = qs.first()
+                if conversation is None:
+                    continue
+                if scope.may_take(conversation) and _take(
+                    conversation, user=user, profile=profile, room=room
+                ):
+                    return _after_take(conversation.id, user)
         raise ServiceError(
             "queue_empty", "Someone else took them first. Nobody else is waiting for you."
         )

@@ -131,3 +131,30 @@ async def async_cleanup():
             await layer.flush()
         except NotImplementedError:
             pass
+
+
+@pytest.fixture
+def arena(db):
+    """A regional pool with one arena open Mon–Fri 12–16 (Tue/Thu to 18), as seed_demo has."""
+    from datetime import time
+
+    from dropin.services import pool_ensure, site_ensure
+
+    pool = pool_ensure(slug="vestfold", name="Vestfold chat")
+    hours = {day: (time(12), time(16)) for day in range(5)}
+    hours[1] = hours[3] = (time(12), time(18))
+    return site_ensure(
+        slug="tonsberg", name="Ung Arena Tønsberg", weekly_hours=hours, pool=pool, ticket_prefix="B"
+    )
+
+
+def put_on_duty(user, *sites, status="available"):
+    """Make a staff member serve `sites` and be on now (as an open dashboard keeps them)."""
+    from django.utils import timezone
+
+    profile = user.staff_profile
+    profile.sites.add(*sites)
+    profile.status = status
+    profile.seen_at = timezone.now()
+    profile.save()
+    return user
