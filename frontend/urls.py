@@ -5,6 +5,8 @@ from . import views
 
 urlpatterns = [
     path("", views.youth, name="youth"),
+    path("dropin/<slug:slug>/", views.dropin, name="dropin"),
+    path("dropin/<slug:slug>/kiosk/", views.kiosk, name="kiosk"),
     path("staff/", views.staff, name="staff"),
     path(
         "staff/login/",

@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Role, StaffProfile
+from .models import INTERESTS, Role, StaffProfile
 
 
 def staff_create_or_update(
@@ -16,11 +16,23 @@ def staff_create_or_update(
     display_name: str | None = None,
     is_supervisor: bool = False,
     sites=(),
+    card: dict | None = None,
 ) -> StaffProfile:
     """Create a staff user (or update an existing one's password and profile).
 
+    `card` sets what youth see: bio, interests, languages, room.
     Raises django.core.exceptions.ValidationError for a weak password or an unknown role.
     """
+    card = dict(card or {})
+    if set(card) - {"bio", "interests", "languages", "room"}:
+        raise ValidationError(
+            f"Unknown card fields: {sorted(set(card) - {'bio', 'interests', 'languages', 'room'})}"
+        )
+    unknown = set(card.get("interests", [])) - set(INTERESTS)
+    if unknown:
+        raise ValidationError(
+            f"Unknown interests {sorted(unknown)}; choose from: {', '.join(INTERESTS)}."
+        )
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(Role.values)}.")
     User = get_user_model()
@@ -36,6 +48,7 @@ def staff_create_or_update(
                 "display_name": display_name or username,
                 "role": role,
                 "is_supervisor": is_supervisor,
+                **card,
             },
         )
         if sites:

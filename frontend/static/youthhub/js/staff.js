@@ -24,24 +24,81 @@ const connection = new Connection({
   outboxKey: "yh.staff.outbox",
 });
 
+const ROLE = { psychologist: "psychologist", health_nurse: "nurse", social_worker: "social worker", peer: "peer",
+  youth_worker: "youth worker", volunteer: "volunteer", specialist: "specialist" };
+
+function targetLabel(entry) {
+  if (entry.target === "any") return "first available";
+  if (entry.target.staff) return entry.for_me ? "asked for you" : `asked for ${entry.target_name}`;
+  return `asked for a ${ROLE[entry.target.role] || entry.target.role}`;
+}
+
+function tag(text, className = "tag") {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  return span;
+}
+
+function room() {
+  return $("my-room").value.trim() || undefined;
+}
+
+// The server sends this person's view: what they serve, crisis first, then who asked for
+// them, then by waiting time; `claimable` says whether they may take it.
 function renderQueue(queue) {
   $("queue-count").textContent = queue.length;
   $("queue-empty").hidden = queue.length > 0;
+  $("take-next").disabled = !queue.some((e) => e.claimable);
   $("queue").replaceChildren(
     ...queue.map((entry) => {
       const li = document.createElement("li");
+      li.dataset.conversationId = entry.conversation_id;
+      if (entry.crisis) li.classList.add("crisis");
+      if (entry.for_me) li.classList.add("for-me");
       const since = new Date(entry.waiting_since);
       const label = document.createElement("span");
-      label.textContent = `${entry.alias} · waiting since ${since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+      const name = entry.ticket ? `${entry.ticket} (${entry.alias})` : entry.alias;
+      label.textContent = `${name} · waiting since ${since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+      const tags = document.createElement("span");
+      tags.className = "tags";
+      if (entry.crisis) tags.append(tag("NOT SAFE", "tag crisis"));
+      tags.append(tag(entry.channel === "dropin" ? "drop-in" : "chat"), tag(targetLabel(entry)));
+      if (entry.topic) tags.append(tag(entry.topic));
+      if (entry.after_hours) tags.append(tag("left a message while closed"));
       const button = document.createElement("button");
       button.type = "button";
       button.className = "primary accept";
-      button.textContent = `Take ${entry.alias}`;
-      button.addEventListener("click", () => connection.send({ type: "accept", conversation_id: entry.conversation_id }));
-      li.append(label, button);
+      button.disabled = !entry.claimable;
+      button.textContent = entry.channel === "dropin" ? `Call ${entry.ticket}` : `Take ${entry.alias}`;
+      button.addEventListener("click", () =>
+        connection.send({ type: "accept", conversation_id: entry.conversation_id, room: room() }),
+      );
+      li.append(label, tags, button);
       return li;
     }),
   );
+}
+
+function crisisAlert(alert) {
+  const who = alert.ticket ? `${alert.ticket} (${alert.alias})` : alert.alias;
+  $("crisis-banner").textContent = `${who} says they are not safe right now.`;
+  $("crisis-banner").hidden = false;
+  document.title = `(!) ${who} – youthhub`;
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 660;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.6);
+  } catch {
+    /* the banner is enough */
+  }
+  setTimeout(() => {
+    $("crisis-banner").hidden = true;
+    document.title = "Dashboard – youthhub";
+  }, 60000);
 }
 
 function ensureConversation(summary) {
@@ -95,17 +152,25 @@ function wirePane(c) {
     typing.stop();
   });
   c.pane.querySelector(".end").addEventListener("click", () => connection.send({ type: "end", conversation_id: id }));
+  c.pane.querySelector(".arrived").addEventListener("click", () => connection.send({ type: "arrived", conversation_id: id }));
+  c.pane.querySelector(".no-show").addEventListener("click", () => connection.send({ type: "no_show", conversation_id: id }));
 }
 
 function renderConversation(c) {
   const s = c.summary;
-  c.tab.textContent = c.unread ? `${s.alias} (${c.unread})` : s.alias;
+  const name = s.ticket ? `${s.ticket} ${s.alias}` : s.alias;
+  c.tab.textContent = (s.crisis ? "(!) " : "") + (c.unread ? `${name} (${c.unread})` : name);
   c.tab.setAttribute("aria-selected", String(activeId === s.id));
   c.pane.hidden = activeId !== s.id;
   c.pane.querySelector(".chat-state").textContent =
     s.state === "active" ? `Chatting with ${s.alias}` : `Conversation with ${s.alias} has ended.`;
   c.pane.querySelector(".composer").hidden = s.state !== "active";
   c.pane.querySelector(".end").hidden = s.state !== "active";
+  const waitingForArrival = s.channel === "dropin" && s.state === "active" && !s.arrived;
+  c.pane.querySelector(".arrived").hidden = !waitingForArrival;
+  c.pane.querySelector(".no-show").hidden = !waitingForArrival;
+  if (waitingForArrival) c.pane.querySelector(".chat-state").textContent = `Called ${s.ticket} to ${s.room || "you"}.`;
+  if (s.state === "no_show") c.pane.querySelector(".chat-state").textContent = `${s.ticket} did not come.`;
 }
 
 function activate(id) {
@@ -131,11 +196,18 @@ function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
       renderQueue(frame.queue);
+      $("my-status").value = frame.status;
       for (const c of conversations.values()) c.readSent = 0;
       for (const summary of frame.conversations) ensureConversation(summary);
       break;
     case "queue.update":
       renderQueue(frame.queue);
+      break;
+    case "crisis.alert":
+      crisisAlert(frame);
+      break;
+    case "status":
+      $("my-status").value = frame.status;
       break;
     case "assigned":
       ensureConversation(frame.conversation);
@@ -181,4 +253,6 @@ function onFrame(frame) {
 }
 
 document.addEventListener("visibilitychange", () => markRead(conversations.get(activeId)));
+$("take-next").addEventListener("click", () => connection.send({ type: "claim_next", room: room() }));
+$("my-status").addEventListener("change", () => connection.send({ type: "status", status: $("my-status").value }));
 connection.start();

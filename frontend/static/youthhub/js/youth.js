@@ -1,12 +1,15 @@
-// The youth page: anonymous session, queue, chat. Token lives only in this browser.
+// The youth page: choose whom to talk to, wait with an honest estimate, chat; drop-in
+// tickets on the youth's own phone. The token lives only in this browser.
 import { ChatView, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
 
 const strings = JSON.parse(document.getElementById("strings").textContent);
 const $ = (id) => document.getElementById(id);
 const TOKEN = "yh.token";
+const site = $("app").dataset.site || null;
+const TITLE = document.title;
 
-const state = { conversationId: null, conversationState: null, staffName: "" };
+const state = { conversationId: null, conversationState: null, staffName: "", pending: null, changing: false };
 const view = new ChatView({ list: $("messages"), typing: $("typing"), me: "youth", strings });
 
 async function post(path, body, token) {
@@ -28,6 +31,90 @@ async function ensureToken() {
   return token;
 }
 
+// -- waiting times in plain words -------------------------------------------------------------
+
+export function etaText(wait) {
+  if (!wait || wait.eta_seconds == null) return strings.eta_unknown;
+  if (wait.eta_seconds <= 120) return strings.eta_now;
+  const [low, high] = wait.eta_range;
+  if (high > 3600) return strings.eta_long;
+  const lowMin = Math.max(1, Math.floor(low / 60 / 5) * 5 || Math.round(low / 60));
+  const highMin = Math.max(lowMin + 5, Math.ceil(high / 60 / 5) * 5);
+  return strings.eta_range.replace("{low}", lowMin).replace("{high}", highMin);
+}
+
+function when(iso) {
+  return new Date(iso).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" });
+}
+
+// -- who is on now ---------------------------------------------------------------------------
+
+let overview = null;
+
+async function loadOverview() {
+  if ($("start").hidden) return;
+  try {
+    const response = await fetch(`/api/queue/overview${site ? `?site=${encodeURIComponent(site)}` : ""}`);
+    if (response.ok) renderOverview(await response.json());
+  } catch {
+    /* offline: keep what is shown */
+  }
+}
+
+function choiceButton(label, target, wait) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "choose";
+  button.dataset.target = JSON.stringify(target);
+  const eta = document.createElement("span");
+  eta.className = "eta";
+  eta.textContent = etaText(wait);
+  button.append(label, " ", eta);
+  return button;
+}
+
+function renderOverview(data) {
+  overview = data;
+  const note = $("closed-note");
+  note.hidden = data.open;
+  if (!data.open) note.textContent = data.opens_at ? strings.closed.replace("{when}", when(data.opens_at)) : strings.closed_never;
+  document.querySelector('[data-eta="any"]').textContent = etaText(data.any);
+  $("roles").replaceChildren(
+    ...data.roles.map((r) => choiceButton(strings.roles[r.role] || r.role, { role: r.role }, r)),
+  );
+  renderPeople();
+}
+
+function renderPeople() {
+  if (!overview) return;
+  const wanted = [...$("interest-filter").querySelectorAll("input:checked")].map((i) => i.value);
+  const shares = (person) => wanted.filter((w) => person.interests.includes(w)).length;
+  const people = [...overview.staff].sort((a, b) => shares(b) - shares(a));
+  $("nobody-on").hidden = people.length > 0;
+  $("people").replaceChildren(
+    ...people.map((person) => {
+      const li = document.createElement("li");
+      li.className = "card";
+      if (wanted.length && shares(person)) li.classList.add("match");
+      const name = document.createElement("h3");
+      name.textContent = person.display_name;
+      const role = document.createElement("p");
+      role.className = "muted";
+      role.textContent = person.role_label;
+      const bio = document.createElement("p");
+      bio.textContent = person.bio;
+      const likes = document.createElement("p");
+      likes.className = "muted";
+      likes.textContent = person.interests.map((i) => strings.interests[i] || i).join(" · ");
+      const button = choiceButton(strings.talk_to.replace("{name}", person.display_name), { staff: person.id }, person);
+      li.append(name, role, bio, likes, button);
+      return li;
+    }),
+  );
+}
+
+// -- the conversation ------------------------------------------------------------------------
+
 let connection = null;
 
 function showStatus(status) {
@@ -42,9 +129,12 @@ function showStatus(status) {
   }
 }
 
-function showStart() {
+function showStart(changing = false) {
+  state.changing = changing;
   $("start").hidden = false;
   $("chat").hidden = true;
+  $("cancel-change").hidden = !changing;
+  loadOverview();
 }
 
 function showChat() {
@@ -59,22 +149,72 @@ function setConversation(summary) {
   }
   state.conversationState = summary.state;
   state.staffName = summary.staff ? summary.staff.display_name : "";
+  state.summary = summary;
   view.setOtherRead(summary.staff_read_seq || 0);
   showChat();
   renderState();
 }
 
-function renderState(position) {
+function renderQueued(q) {
+  const position = q.position ?? "…";
+  let text = q.target_name
+    ? strings.queued_for.replace("{name}", q.target_name).replace("{position}", position)
+    : strings.queued.replace("{position}", position);
+  if (q.open === false) {
+    text = q.opens_at ? strings.closed.replace("{when}", when(q.opens_at)) : strings.closed_never;
+  } else {
+    text += " " + etaText(q);
+  }
+  $("chat-state").textContent = text;
+  $("switch-offer").hidden = !q.switch_offer;
+  if (q.switch_offer) $("switch-text").textContent = strings.switch_offer.replace("{name}", q.target_name || "");
+  $("change-choice").hidden = false;
+}
+
+function renderState() {
+  const s = state.summary || {};
   const open = state.conversationState === "queued" || state.conversationState === "active";
   $("composer").hidden = !open;
   $("end-chat").hidden = !open;
   $("new-chat").hidden = open;
+  $("change-choice").hidden = true;
+  $("switch-offer").hidden = true;
+  const ticket = s.ticket || state.queued?.ticket;
+  $("ticket").hidden = !ticket;
+  $("ticket").textContent = ticket ? strings.ticket.replace("{ticket}", ticket) : "";
+  document.title = TITLE;
   if (state.conversationState === "queued") {
-    $("chat-state").textContent = strings.queued.replace("{position}", position ?? "…");
+    renderQueued(state.queued || {});
   } else if (state.conversationState === "active") {
-    $("chat-state").textContent = strings.assigned.replace("{name}", state.staffName);
+    if (s.channel === "dropin" && !s.arrived) {
+      const template = s.room ? strings.called : strings.called_no_room;
+      $("chat-state").textContent = template.replace("{room}", s.room || "").replace("{name}", state.staffName);
+      alertCalled(s);
+    } else {
+      $("chat-state").textContent = strings.assigned.replace("{name}", state.staffName);
+    }
+  } else if (state.conversationState === "no_show") {
+    $("chat-state").textContent = strings.no_show;
   } else {
     $("chat-state").textContent = strings.ended;
+  }
+}
+
+let alerted = null;
+function alertCalled(summary) {
+  document.title = strings.called_title.replace("{ticket}", summary.ticket || "");
+  if (alerted === summary.id) return;
+  alerted = summary.id;
+  if (navigator.vibrate) navigator.vibrate([300, 150, 300, 150, 600]);
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 880;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.5);
+  } catch {
+    /* no sound allowed: the title and the text still say it */
   }
 }
 
@@ -87,21 +227,31 @@ function markRead() {
   }
 }
 
+function sendPending() {
+  if (state.pending && connection && connection.send(state.pending)) state.pending = null;
+}
+
 function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
       state.readSent = 0;
       if (frame.conversation) setConversation(frame.conversation);
-      else if (state.conversationId && state.conversationState !== "ended") {
+      else if (state.conversationId && ["queued", "active"].includes(state.conversationState)) {
         state.conversationState = "ended";
         renderState();
-      } else if (!state.conversationId) connection.send({ type: "request", target: "any" });
+      }
+      if (state.pending && (state.pending.type === "crisis" || !frame.conversation)) sendPending();
+      else state.pending = null;
+      if (!frame.conversation && !state.conversationId && !state.pending) showStart();
       break;
     case "queued":
+      state.queued = frame;
       if (frame.conversation_id !== state.conversationId) {
-        setConversation({ id: frame.conversation_id, state: "queued", staff: null });
+        setConversation({ id: frame.conversation_id, state: "queued", staff: null, ticket: frame.ticket });
+      } else {
+        state.conversationState = "queued";
+        renderState();
       }
-      renderState(frame.position);
       break;
     case "assigned":
       setConversation(frame.conversation);
@@ -133,57 +283,86 @@ function onFrame(frame) {
         renderState();
       }
       break;
+    case "crisis_info":
+      $("crisis-sent").hidden = false;
+      break;
     case "error":
       if (frame.client_id) {
         connection.discard(frame.client_id);
         view.dropPending(frame.client_id);
       }
-      if (frame.code === "no_conversation" || frame.code === "closed") {
+      if (frame.code === "no_conversation" || frame.code === "closed" && state.conversationId) {
         state.conversationState = "ended";
         renderState();
       }
-      $("composer-error").textContent = frame.message;
+      if (!$("start").hidden) $("start-error").textContent = frame.message;
+      else $("composer-error").textContent = frame.message;
       break;
   }
 }
 
-async function start({ wantChat }) {
-  state.wantChat = wantChat;
-  $("start-chat").disabled = true;
+async function connect() {
+  const token = await ensureToken();
+  if (connection) return;
+  connection = new Connection({
+    path: "/ws/youth/",
+    hello: () => ({ type: "hello", token, conversation_id: state.conversationId, last_seq: view.latestSeq }),
+    onFrame,
+    onStatus: showStatus,
+    outboxKey: "yh.outbox",
+  });
+  for (const pending of connection.outbox) view.addPending(pending.client_id, pending.text);
+  connection.start();
+}
+
+async function send(frame) {
+  $("start-error").textContent = "";
+  state.pending = frame;
   try {
-    const token = await ensureToken();
-    if (connection) {
-      if (wantChat) connection.send({ type: "request", target: "any" });
-      return;
-    }
-    connection = new Connection({
-      path: "/ws/youth/",
-      hello: () => ({
-        type: "hello",
-        token,
-        conversation_id: state.conversationId,
-        last_seq: view.latestSeq,
-      }),
-      onFrame,
-      onStatus: showStatus,
-      outboxKey: "yh.outbox",
-    });
-    for (const pending of connection.outbox) view.addPending(pending.client_id, pending.text);
-    connection.start();
+    await connect();
+    sendPending();
   } catch (error) {
-    $("composer-error").textContent = error.message;
-  } finally {
-    $("start-chat").disabled = false;
+    $("start-error").textContent = error.message;
   }
 }
 
-const typing = typingNotifier((active) => connection && connection.send({ type: "typing", active }));
+function choose(target) {
+  if (state.changing) {
+    state.changing = false;
+    showChat();
+    connection.send({ type: "change", target });
+    return;
+  }
+  const frame = { type: "request", target };
+  if (site) frame.site = site;
+  send(frame);
+}
 
-$("start-chat").addEventListener("click", () => start({ wantChat: true }));
+$("start").addEventListener("click", (event) => {
+  const button = event.target.closest("button.choose");
+  if (button) choose(button.dataset.target === "any" ? "any" : JSON.parse(button.dataset.target));
+});
+$("interest-filter").addEventListener("change", renderPeople);
+$("cancel-change").addEventListener("click", () => {
+  state.changing = false;
+  showChat();
+});
+$("change-choice").addEventListener("click", () => showStart(true));
+$("switch-yes").addEventListener("click", () => connection && connection.send({ type: "change", target: "any" }));
+$("switch-no").addEventListener("click", () => ($("switch-offer").hidden = true));
+$("not-safe").addEventListener("click", () => {
+  // The numbers first, at once, whatever the network does.
+  $("crisis").scrollIntoView({ block: "start" });
+  $("crisis").focus();
+  send({ type: "crisis" });
+});
+
+const typing = typingNotifier((active) => connection && connection.send({ type: "typing", active }));
 $("new-chat").addEventListener("click", () => {
   view.reset();
   state.conversationId = null;
-  connection.send({ type: "request", target: "any" });
+  state.summary = null;
+  showStart();
 });
 $("end-chat").addEventListener("click", () => connection && connection.send({ type: "end" }));
 $("text").addEventListener("input", () => typing.input());
@@ -218,18 +397,38 @@ $("show-code").addEventListener("click", async () => {
     $("my-code").textContent = error.message;
   }
 });
+
+async function resume(code) {
+  const data = await post("/api/youth/resume", { return_code: code });
+  localStorage.setItem(TOKEN, data.token);
+}
+
 $("resume").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("resume-error").textContent = "";
   try {
-    const data = await post("/api/youth/resume", { return_code: $("resume-code").value });
-    localStorage.setItem(TOKEN, data.token);
+    await resume($("resume-code").value);
     location.reload();
   } catch (error) {
     $("resume-error").textContent = error.message;
   }
 });
 
-// Someone who already has a session goes straight back into it.
-if (localStorage.getItem(TOKEN)) start({ wantChat: false });
-else $("status").textContent = "";
+async function boot() {
+  // A kiosk ticket's QR code: /#resume=CODE. The fragment never reaches the server's logs.
+  if (location.hash.startsWith("#resume=")) {
+    const code = decodeURIComponent(location.hash.slice("#resume=".length));
+    history.replaceState(null, "", location.pathname + location.search);
+    try {
+      await resume(code);
+    } catch (error) {
+      $("resume-error").textContent = error.message;
+    }
+  }
+  // Someone who already has a session goes straight back into it.
+  if (localStorage.getItem(TOKEN)) connect();
+  else $("status").textContent = "";
+  loadOverview();
+  setInterval(loadOverview, 20000);
+}
+boot();

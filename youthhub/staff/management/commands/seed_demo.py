@@ -1,42 +1,123 @@
-from datetime import time
+from datetime import date, time
 
+import holidays
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
-from dropin.services import site_ensure
+from dropin.models import OpeningException
+from dropin.services import pool_ensure, site_ensure
 from youthhub.staff.models import Role, StaffProfile, Status
 from youthhub.staff.services import staff_create_or_update
 
 DEMO_PASSWORD = "ungarena-demo-2026"
+# username, name, role, supervisor, card
 DEMO_STAFF = [
-    ("ingrid", "Ingrid", Role.PSYCHOLOGIST, False),
-    ("sara", "Sara", Role.HEALTH_NURSE, False),
-    ("jonas", "Jonas", Role.PEER, False),
-    ("amir", "Amir", Role.YOUTH_WORKER, False),
-    ("mona", "Mona", Role.SOCIAL_WORKER, True),
+    (
+        "ingrid",
+        "Ingrid",
+        Role.PSYCHOLOGIST,
+        False,
+        {
+            "bio": "Jeg liker å høre hva du tenker på – stort eller smått. Ingen dumme spørsmål.",
+            "interests": ["film", "books", "nature"],
+            "languages": ["nb", "en"],
+            "room": "Rom 1",
+        },
+    ),
+    (
+        "sara",
+        "Sara",
+        Role.HEALTH_NURSE,
+        False,
+        {
+            "bio": "Helsesykepleier. Kropp, søvn, sex, prevensjon eller bare en dårlig dag – spør i vei.",
+            "interests": ["music", "sport", "food"],
+            "languages": ["nb", "en", "pl"],
+            "room": "Rom 2",
+        },
+    ),
+    (
+        "jonas",
+        "Jonas",
+        Role.PEER,
+        False,
+        {
+            "bio": "Jeg har selv hatt det tungt som ung. Nå jobber jeg her og vet at det går an å få det bedre.",
+            "interests": ["gaming", "music", "film"],
+            "languages": ["nb"],
+            "room": "Sofakroken",
+        },
+    ),
+    (
+        "amir",
+        "Amir",
+        Role.YOUTH_WORKER,
+        False,
+        {
+            "bio": "Miljøarbeider. Skole, jobb, venner, familie – vi finner ut av det sammen.",
+            "interests": ["sport", "gaming", "food"],
+            "languages": ["nb", "en", "ar"],
+            "room": "Rom 3",
+        },
+    ),
+    (
+        "mona",
+        "Mona",
+        Role.SOCIAL_WORKER,
+        True,
+        {
+            "bio": "Sosionom og leder her. Jeg hjelper deg videre hvis du trenger mer enn en prat.",
+            "interests": ["animals", "art"],
+            "languages": ["nb", "en"],
+            "room": "Kontoret",
+        },
+    ),
 ]
 
 
 class Command(BaseCommand):
-    help = "Seed demo data: one arena with opening hours, four staff and a supervisor."
+    help = (
+        "Seed demo data: a regional chat pool, Ung Arena Tønsberg with its hours and Norwegian "
+        "public holidays, four staff and a supervisor."
+    )
 
     def handle(self, *args, **options):
-        # Ung Arena's own hours: Mon-Fri 12-16, Tuesday and Thursday until 18.
-        hours = {day: (time(12), time(16)) for day in range(5)}
-        hours[1] = hours[3] = (time(12), time(18))
-        site = site_ensure(slug="tonsberg", name="Ung Arena Tønsberg", weekly_hours=hours)
-        for username, name, role, supervisor in DEMO_STAFF:
-            staff_create_or_update(
-                username=username,
-                password=DEMO_PASSWORD,
-                role=role,
-                display_name=name,
-                is_supervisor=supervisor,
-                sites=[site],
+        with transaction.atomic():
+            pool = pool_ensure(slug="vestfold", name="Ung chat Vestfold")
+            # Ung Arena's own hours: Mon-Fri 12-16, Tuesday and Thursday until 18.
+            hours = {day: (time(12), time(16)) for day in range(5)}
+            hours[1] = hours[3] = (time(12), time(18))
+            site = site_ensure(
+                slug="tonsberg",
+                name="Ung Arena Tønsberg",
+                weekly_hours=hours,
+                pool=pool,
+                ticket_prefix="B",
             )
-        StaffProfile.objects.filter(user__username__in=[s[0] for s in DEMO_STAFF]).update(
-            status=Status.AVAILABLE
-        )
+            year = date.today().year
+            closed = holidays.Norway(years=[year, year + 1], language="no", include_sundays=False)
+            OpeningException.objects.filter(site=site, opens__isnull=True).delete()
+            OpeningException.objects.bulk_create(
+                OpeningException(site=site, date=day, note=name[:120])
+                for day, name in sorted(closed.items())
+            )
+            for username, name, role, supervisor, card in DEMO_STAFF:
+                staff_create_or_update(
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    display_name=name,
+                    is_supervisor=supervisor,
+                    sites=[site],
+                    card=card,
+                )
+            StaffProfile.objects.filter(user__username__in=[s[0] for s in DEMO_STAFF]).update(
+                status=Status.AVAILABLE
+            )
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        for username, name, role, supervisor in DEMO_STAFF:
+        for username, name, role, supervisor, _ in DEMO_STAFF:
             extra = ", supervisor" if supervisor else ""
             self.stdout.write(f"  {username:8} {name} ({role.label}{extra})")
+        self.stdout.write(
+            f"Drop-in kiosk: /dropin/{site.slug}/kiosk/   on a phone: /dropin/{site.slug}/"
+        )

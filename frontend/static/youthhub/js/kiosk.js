@@ -1,0 +1,76 @@
+// The arena's tablet: choose whom to see, take a ticket, scan it onto your phone. Keeps no
+// session: every ticket is a new anonymous identity handed over by QR code.
+const strings = JSON.parse(document.getElementById("strings").textContent);
+const $ = (id) => document.getElementById(id);
+const site = $("kiosk").dataset.site;
+const RESET_AFTER = 60000;
+let resetTimer = null;
+
+function button(label, target) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "choose";
+  b.dataset.target = JSON.stringify(target);
+  b.textContent = label;
+  return b;
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(`/api/queue/overview?site=${encodeURIComponent(site)}`);
+    if (!response.ok) return;
+    const data = await response.json();
+    $("kiosk-roles").replaceChildren(...data.roles.map((r) => button(strings.roles[r.role] || r.role, { role: r.role })));
+    $("kiosk-people").replaceChildren(
+      ...data.staff.map((p) => {
+        const li = document.createElement("li");
+        li.className = "card";
+        li.append(button(`${p.display_name} – ${p.role_label}`, { staff: p.id }));
+        return li;
+      }),
+    );
+  } catch {
+    /* keep the last list */
+  }
+}
+
+function reset() {
+  clearTimeout(resetTimer);
+  $("taken").hidden = true;
+  $("choose").hidden = false;
+  $("kiosk-qr").replaceChildren();
+  refresh();
+}
+
+async function take(target) {
+  $("kiosk-error").textContent = "";
+  try {
+    const response = await fetch(`/api/queue/dropin/${encodeURIComponent(site)}/ticket`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ target }),
+    });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error?.message || strings.error);
+    $("kiosk-ticket").textContent = data.ticket;
+    const [low, high] = data.eta_range || [0, 0];
+    $("kiosk-wait").textContent = strings.position.replace("{position}", data.position) + " " +
+      (high <= 180 ? strings.eta_now : strings.eta_range.replace("{low}", Math.max(1, Math.round(low / 60))).replace("{high}", Math.ceil(high / 60)));
+    // segno's SVG, made by the server from the follow link (no user content in it).
+    $("kiosk-qr").innerHTML = data.qr_svg;
+    $("kiosk-qr").dataset.followUrl = data.follow_url;
+    $("choose").hidden = true;
+    $("taken").hidden = false;
+    resetTimer = setTimeout(reset, RESET_AFTER);
+  } catch (error) {
+    $("kiosk-error").textContent = error.message || strings.error;
+  }
+}
+
+$("choose").addEventListener("click", (event) => {
+  const b = event.target.closest("button.choose");
+  if (b) take(JSON.parse(b.dataset.target));
+});
+$("kiosk-done").addEventListener("click", reset);
+refresh();
+setInterval(() => $("taken").hidden && refresh(), 20000);
