@@ -24,9 +24,9 @@ Modelling choices (each one a parameter of `simulate_day`):
   the least busy staff member reserves the place and accepts after 30-90 s (uniform); the
   youth counts as queued until the accept, as in the live queue.
 - chat length: lognormal (mean 22 min, sigma 0.6), assigned -> ended.
-- abandonment: each youth has a patience (lognormal, median 8 min): a youth nobody has
-  started to pick up when it runs out leaves. Almost nobody leaves within the first minute,
-  about half of those still waiting after 8 min do. Abandoned requests are counted
+- abandonment: each youth has a patience (lognormal, median 8 min, sigma 0.8): a youth
+  nobody has started to pick up when it runs out leaves. 1 in 200 would give up within a
+  minute, 1 in 10 within 3 minutes, half within 8. Abandoned requests are counted
   separately and left out of the error figures (their wait is unknown).
 - `load` scales every hourly rate (1.3: a busy day, for the same staff).
 - `prior_chats`: the live system averages the last 50 chats of the last 14 days, so a day
@@ -40,12 +40,12 @@ import math
 import random
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .waits import estimate_wait, mean_handle_seconds
+from .waits import Estimate, estimate_wait, mean_handle_seconds
 
 HOUR = 3600
-OPEN_HOUR, CLOSE_HOUR = 12, 18  # Tuesday/Thursday hours (DOMAIN.md)
+OPEN_HOUR = 12  # Ung Arena opens at 12; the last hourly rate sets closing (18 on Tue/Thu)
 
 # Expected requests per hour, by starting hour: quiet at noon (school), after-school peak
 # 14-16, an evening bump on long days. Sums to 138 a day.
@@ -126,18 +126,20 @@ class Accuracy:
     @classmethod
     def of(cls, requests: Iterable[Request]) -> Accuracy:
         requests = list(requests)
+        counts = (
+            len(requests),
+            sum(1 for r in requests if r.wait is not None),
+            sum(1 for r in requests if r.abandoned),
+        )
         scored = [r for r in requests if r.error is not None]
+        if not scored:
+            return cls(*counts, *[math.nan] * 11)
         waits = [r.wait for r in scored]
         errors = [r.error for r in scored]
-        if not scored:
-            nan = math.nan
-            return cls(len(requests), 0, _abandoned(requests), *[nan] * 11)
         n = len(scored)
         position = NAIVE_MINUTES_PER_POSITION * 60
         return cls(
-            n_requests=len(requests),
-            n_answered=sum(1 for r in requests if r.wait is not None),
-            n_abandoned=_abandoned(requests),
+            *counts,
             mae_seconds=sum(abs(e) for e in errors) / n,
             median_abs_error_seconds=statistics.median(abs(e) for e in errors),
             bias_seconds=sum(errors) / n,
@@ -150,10 +152,6 @@ class Accuracy:
             mae_constant_seconds=sum(abs(NAIVE_CONSTANT - w) for w in waits) / n,
             mae_position_seconds=sum(abs(r.position * position - r.wait) for r in scored) / n,
         )
-
-
-def _abandoned(requests: Sequence[Request]) -> int:
-    return sum(1 for r in requests if r.abandoned)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -174,7 +172,7 @@ class MultiDayResult:
     days: tuple[DayResult, ...]
     accuracy: Accuracy  # over all days' requests pooled
     daily_mae_seconds: tuple[float, ...]
-    breakdown: dict[str, Accuracy] = field(compare=False)  # by kind of estimate and by hour
+    breakdown: dict[str, Accuracy]  # by what the estimate said, and by hour of arrival
 
 
 # -- the simulation --------------------------------------------------------------------------
@@ -202,9 +200,9 @@ class _Youth:
     crisis: bool
     patience: float
     duration: float
-    matched: bool = False
-    estimate: object = None
-    shown: tuple = ()
+    matched: bool = False  # a staff member has started to pick this youth up
+    estimate: Estimate | None = None
+    shown: tuple[int, int, int, float] = (0, 0, 0, 0.0)  # ahead, slots, busy, handle
     wait: float | None = None
     abandoned: bool = False
 
@@ -249,25 +247,34 @@ def simulate_day(
     default_handle: float = DEFAULT_HANDLE,
 ) -> DayResult:
     """One day of the queue; the same seed and parameters give the same result."""
-    rng = random.Random(seed)
+
+    # One stream per source of chance, so that changing one parameter (say, no abandonment)
+    # leaves the other draws alone and variants can be compared request by request.
+    def stream(name: str) -> random.Random:
+        return random.Random(f"{seed}:{name}")
+
+    durations, crises, patiences, latencies = (
+        stream(n) for n in ("duration", "crisis", "patience", "latency")
+    )
     rates = ARRIVALS_PER_HOUR if arrivals_per_hour is None else arrivals_per_hour
     rates = {hour: rate * load for hour, rate in rates.items()}
     close = (max(rates) + 1 - OPEN_HOUR) * HOUR if rates else 0
 
-    finished = [_lognormal(rng, duration_mean, duration_sigma) for _ in range(prior_chats)]
+    history = stream("history")
+    finished = [_lognormal(history, duration_mean, duration_sigma) for _ in range(prior_chats)]
     youth = []
-    for i, t in enumerate(arrival_times(rng, rates)):
+    for i, t in enumerate(arrival_times(stream("arrivals"), rates)):
         youth.append(
             _Youth(
                 index=i,
                 arrived=t,
-                crisis=rng.random() < crisis_share,
+                crisis=crises.random() < crisis_share,
                 patience=(
-                    rng.lognormvariate(math.log(patience_median), patience_sigma)
+                    patiences.lognormvariate(math.log(patience_median), patience_sigma)
                     if patience_median
                     else math.inf
                 ),
-                duration=_lognormal(rng, duration_mean, duration_sigma),
+                duration=_lognormal(durations, duration_mean, duration_sigma),
             )
         )
     staff = [
@@ -284,8 +291,8 @@ def simulate_day(
     counter = 0
 
     def schedule(t: float, priority: int, kind: str, what: object) -> None:
-        # priority orders events at the same instant: shift ends before starts, chat ends
-        # (freeing places) before arrivals
+        # priority orders events at the same instant: shift ends, shift starts, accepts and
+        # chat ends (freeing places), arrivals, abandonments
         nonlocal counter
         counter += 1
         heapq.heappush(events, (t, priority, counter, kind, what))
@@ -309,7 +316,7 @@ def simulate_day(
             s = max(candidates, key=lambda s: s.free)  # first of the least busy
             s.reserved += 1
             y.matched = True
-            schedule(now + rng.uniform(*accept_latency), 2, "accept", (y, s))
+            schedule(now + latencies.uniform(*accept_latency), 2, "accept", (y, s))
 
     while events:
         now, _, _, kind, what = heapq.heappop(events)

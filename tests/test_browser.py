@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, put_on_duty
 from tests.services import _free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,19 +35,17 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A Daphne worker in its own process, sharing the test database and Redis."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+def start_server(port: int, log_path: Path) -> subprocess.Popen:
+    """`python -m youthhub serve` on the test database and Redis; returns once it answers."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",  # same password hasher as the tests
         "DATABASE_URL": _database_url(),
         "YOUTHHUB_SERVE_STATIC": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "YOUTHHUB_QUEUE_TICK_SECONDS": "2",
     }
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "youthhub", "serve", "--bind", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -59,13 +57,21 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
     while True:
         try:
             urllib.request.urlopen(url + "/staff/login/", timeout=2)
-            break
+            return proc
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError("server did not start:\n" + log_path.read_text()) from None
             time.sleep(0.2)
-    yield {"url": url, "log": log_path}
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A Daphne worker in its own process, sharing the test database and Redis."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    proc = start_server(port, log_path)
+    yield {"url": f"http://127.0.0.1:{port}", "log": log_path}
     proc.terminate()
     proc.wait(10)
     with django_db_blocker.unblock():
@@ -107,8 +113,8 @@ def browser():
         browser.close()
 
 
-def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server, ingrid, browser):
-    # `ingrid` comes before `browser`: ORM work inside Playwright's loop context would open a
+def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server, team, browser):
+    # `team` comes before `browser`: ORM work inside Playwright's loop context would open a
     # second database connection that outlives the test.
     from playwright.sync_api import expect
 
@@ -165,3 +171,151 @@ def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server
     log = daphne_server["log"].read_text()
     assert '"GET /"' in log and "WSCONNECT /ws/youth/" in log
     assert not re.search(r"\b127\.0\.0\.1\b", log), log
+
+
+def staff_login(page, url, username):
+    from playwright.sync_api import expect
+
+    page.goto(url + "/staff/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#status")).to_have_text("Online")
+
+
+@pytest.fixture
+def team(arena, make_staff):
+    ingrid = put_on_duty(make_staff("ingrid", "psychologist"), arena)
+    sara = put_on_duty(make_staff("sara", "health_nurse"), arena)
+    sara.staff_profile.bio = "Helsesykepleier. Spør om alt."
+    sara.staff_profile.interests = ["music", "sport"]
+    sara.staff_profile.save()
+    return ingrid, sara
+
+
+def test_a_youth_picks_a_named_person_and_that_persons_dashboard_gets_the_request(
+    daphne_server, team, browser
+):
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    sara_page = browser.new_context().new_page()
+    ingrid_page = browser.new_context().new_page()
+    staff_login(sara_page, url, "sara")
+    staff_login(ingrid_page, url, "ingrid")
+    youth = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+    youth.goto(url + "/")
+    # Matching on interests: ticking "music" puts Sara first and marks her card.
+    expect(youth.locator("#people .card")).to_have_count(2)
+    youth.get_by_label("Musikk").check()
+    expect(youth.locator("#people .card").first).to_have_class(re.compile("match"))
+    expect(youth.locator("#people .card").first).to_contain_text("Sara")
+    youth.get_by_role("button", name=re.compile("Snakk med Sara")).click()
+    expect(youth.locator("#chat-state")).to_contain_text("Du venter på Sara")
+    expect(youth.locator("#chat-state")).to_contain_text("Noen kan svare nå")
+
+    row = sara_page.locator("#queue li").first
+    expect(row).to_contain_text("asked for you")
+    expect(row.locator("button.accept")).to_be_enabled()
+    expect(ingrid_page.locator("#queue li").first.locator("button.accept")).to_be_disabled()
+    ARTIFACTS.mkdir(exist_ok=True)
+    youth.screenshot(path=str(ARTIFACTS / "youth-waiting-for-sara-360px.png"), full_page=True)
+    row.locator("button.accept").click()
+    expect(youth.locator("#chat-state")).to_contain_text("Sara er her")
+
+
+def test_a_kiosk_ticket_is_called_and_the_youths_phone_shows_it(daphne_server, team, browser):
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid_page = browser.new_context().new_page()
+    staff_login(ingrid_page, url, "ingrid")
+    ingrid_page.fill("#my-room", "Rom 4")
+    kiosk = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    kiosk.goto(url + "/dropin/tonsberg/kiosk/")
+    kiosk.get_by_role("button", name="Første ledige").click()
+    expect(kiosk.locator("#kiosk-ticket")).to_have_text("B-1")
+    expect(kiosk.locator("#kiosk-qr svg")).to_be_visible()
+    follow_url = kiosk.locator("#kiosk-qr").get_attribute("data-follow-url")
+    assert "#resume=" in follow_url
+    ARTIFACTS.mkdir(exist_ok=True)
+    kiosk.screenshot(path=str(ARTIFACTS / "kiosk-ticket.png"), full_page=True)
+
+    # The youth scans the code: their phone takes the ticket over.
+    phone = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+    phone.goto(follow_url)
+    expect(phone.locator("#ticket")).to_have_text("Lappen din: B-1")
+    expect(phone.locator("#chat-state")).to_contain_text("nummer 1 i køen")
+    assert "resume" not in phone.url  # the code left the address bar
+
+    ingrid_page.get_by_role("button", name="Call B-1").click()
+    expect(phone.locator("#chat-state")).to_contain_text("Din tur! Gå til Rom 4. Ingrid venter")
+    expect(phone).to_have_title("Din tur! B-1")
+    pane = ingrid_page.locator(".pane:not([hidden])")
+    expect(pane.locator(".chat-state")).to_contain_text("Called B-1 to Rom 4")
+    pane.get_by_role("button", name="Arrived").click()
+    expect(phone.locator("#chat-state")).to_contain_text("Ingrid er her")
+
+
+def test_the_crisis_flag_reorders_the_staff_queue(daphne_server, team, browser):
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid_page = browser.new_context().new_page()
+    staff_login(ingrid_page, url, "ingrid")
+    first = browser.new_context().new_page()
+    first.goto(url + "/")
+    first.click("#start-chat")
+    expect(first.locator("#chat-state")).to_contain_text("nummer 1")
+    second = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+    second.goto(url + "/")
+    second.click("#start-chat")
+    expect(second.locator("#chat-state")).to_contain_text("nummer 2")
+    expect(ingrid_page.locator("#queue li")).to_have_count(2)
+    second_id = ingrid_page.locator("#queue li").nth(1).get_attribute("data-conversation-id")
+
+    second.get_by_role("button", name="Jeg er ikke trygg nå").click()
+    expect(second.locator("#crisis")).to_be_focused()
+    expect(second.locator("#crisis-sent")).to_be_visible()
+    expect(second.locator("#chat-state")).to_contain_text("nummer 1")
+    expect(first.locator("#chat-state")).to_contain_text("nummer 2")
+    top = ingrid_page.locator("#queue li").first
+    expect(top).to_have_attribute("data-conversation-id", second_id)
+    expect(top).to_have_class(re.compile("crisis"))
+    expect(ingrid_page.locator("#crisis-banner")).to_contain_text("not safe")
+    ARTIFACTS.mkdir(exist_ok=True)
+    ingrid_page.screenshot(path=str(ARTIFACTS / "staff-crisis-first.png"), full_page=True)
+
+
+def test_queue_positions_survive_a_restart_of_the_server(
+    django_db_blocker, team, browser, tmp_path
+):
+    """Every worker gone (kill -9), a new one started: the queue is the database, so every
+    youth comes back to the same place, and their pages reconnect by themselves."""
+    from playwright.sync_api import expect
+
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    proc = start_server(port, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        pages = []
+        for n in range(1, 4):
+            page = browser.new_context().new_page()
+            page.goto(url + "/")
+            page.click("#start-chat")
+            expect(page.locator("#chat-state")).to_contain_text(f"nummer {n} i køen")
+            pages.append(page)
+        proc.kill()
+        proc.wait(10)
+        for page in pages:
+            expect(page.locator("#status")).to_have_attribute("data-state", "offline")
+        proc = start_server(port, log_path)
+        for n, page in enumerate(pages, start=1):
+            expect(page.locator("#status")).to_have_attribute("data-state", "online", timeout=20000)
+            expect(page.locator("#chat-state")).to_contain_text(f"nummer {n} i køen")
+    finally:
+        proc.kill()
+        proc.wait(10)
+        with django_db_blocker.unblock():
+            _wait_for_server_sessions_to_end()
