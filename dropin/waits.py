@@ -1,6 +1,6 @@
 """The waiting-time estimate: pure arithmetic, shared by the live queue and the simulation.
 
-Model (documented with its measured error in docs/queue.md): the staff who can take this
+Model (documented with its measured error in docs/wait-estimate.md): the staff who can take this
 request have `slots` chat places in total (sum of their capacity), `busy` of them in use.
 If fewer requests are ahead of this one than there are free places, someone can answer
 at once (`answer_seconds`, the usual time from a free place to an accept). Otherwise the

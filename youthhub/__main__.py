@@ -36,6 +36,7 @@ def demo(argv: list[str]) -> None:
     if "--bind" not in argv and "-b" not in argv:
         argv = [*argv, "--bind", "127.0.0.1"]
     print(f"\n  Youth chat:  http://127.0.0.1:{port}/")
+    print(f"  Drop-in:     http://127.0.0.1:{port}/dropin/tonsberg/kiosk/   (kiosk tablet)")
     print(f"  Staff:       http://127.0.0.1:{port}/staff/   (logins above)\n", flush=True)
     serve(argv)
 
