@@ -8,3 +8,5 @@ class StaffProfileAdmin(admin.ModelAdmin):
     list_display = ("display_name", "role", "is_supervisor", "capacity", "status")
     list_filter = ("role", "is_supervisor", "status")
     search_fields = ("display_name", "user__username")
+    filter_horizontal = ("sites",)
+    readonly_fields = ("seen_at",)
