@@ -6,7 +6,9 @@ from .models import OpeningException, OpeningHours, Pool, Site
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
     extra = 0
-    help_text = "Europe/Oslo time; a closing time at or before the opening time means past midnight."
+    help_text = (
+        "Europe/Oslo time; a closing time at or before the opening time means past midnight."
+    )
 
 
 class OpeningExceptionInline(admin.TabularInline):
