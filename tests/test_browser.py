@@ -75,27 +75,26 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
     proc.terminate()
     proc.wait(10)
     with django_db_blocker.unblock():
-        _wait_for_server_sessions_to_end()
+        _wait_for_server_sessions_to_end(terminate=True)
 
 
-def _wait_for_server_sessions_to_end(seconds: float = 10) -> None:
+def _wait_for_server_sessions_to_end(seconds: float = 10, terminate: bool = False) -> None:
     """The server's database sessions end a moment after it exits; the test database can only
-    be dropped after that."""
+    be dropped after that. At the end of the session (`terminate`), sessions still left after
+    `seconds` (a worker thread's idle connection) are ended so the database can be dropped."""
     from django.db import connection
 
+    others = " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            cursor.execute("SELECT count(*)" + others)
             if cursor.fetchone()[0] == 0:
                 return
-            cursor.execute(
-                "SELECT pid, client_port, state, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
         time.sleep(0.1)
+    if terminate:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid)" + others)
 
 
 @pytest.fixture
