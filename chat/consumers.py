@@ -26,9 +26,9 @@ from .errors import ServiceError
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
-STATE_FRAMES = ("assigned", "ended")
-# Sent again on every queue change; a socket passes one on only if it differs from the last.
-REPEATED_FRAMES = ("queued", "queue.update", "assigned")
+# Sent again on every queue change (and as a direct reply plus a group event): a socket
+# passes one on only if it differs from the last of its kind for that conversation.
+REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended")
 
 
 def db(fn):
@@ -46,8 +46,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         )
         self.joined: set[str] = set()
         self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
-        self.states: dict[str, str] = {}  # conversation id -> last state frame sent
-        self.last_sent: dict[str, dict] = {}  # frame key -> last such frame (drop repeats)
+        self.last_sent: dict[str, dict] = {}  # "kind:conversation" -> last such frame sent
         ticker.ensure_started()
         await self.accept()
 
@@ -143,17 +142,20 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return await self.push_message(frame)
         if kind == "typing" and frame["who"] == self.kind:
             return  # nobody needs to see their own typing
-        if kind in STATE_FRAMES and conversation_id:
-            state = frame.get("state") or frame["conversation"]["state"]
-            if self.states.get(conversation_id) == state and kind == "ended":
-                return  # already told (direct reply and group event both arrive)
-            self.states[conversation_id] = state
-        if kind in REPEATED_FRAMES:
-            key = f"{kind}:{conversation_id}"
-            if self.last_sent.get(key) == frame:
-                return  # the queue changed, but not for this client
-            self.last_sent[key] = frame
+        if kind in REPEATED_FRAMES and self.repeats(frame, conversation_id):
+            return
         await self.send_frame(frame)
+
+    def repeats(self, frame: dict, conversation_id: str | None) -> bool:
+        """Whether this socket already sent this frame (and remember it if not)."""
+        key = f"{frame['type']}:{conversation_id}"
+        seen = frame
+        if frame["type"] == "ended":
+            seen = frame["state"]  # the reply says by=youth, the group event the same: one is enough
+        if self.last_sent.get(key) == seen:
+            return True
+        self.last_sent[key] = seen
+        return False
 
     async def push_message(self, frame: dict):
         """Send each message once, in seq order, filling any gap from the database."""
@@ -246,7 +248,6 @@ class YouthConsumer(ProtocolConsumer):
         )
         if conversation:
             self.conversation_id = summary["id"]
-            self.states[summary["id"]] = summary["state"]
             # last_seq counts only for the conversation the client says it belongs to.
             seen = (frame.last_seq or 0) if frame.conversation_id == summary["id"] else 0
             await self.follow(summary["id"], seen)
@@ -271,7 +272,6 @@ class YouthConsumer(ProtocolConsumer):
 
     async def start_following(self, conversation):
         self.conversation_id = str(conversation.id)
-        self.states[self.conversation_id] = conversation.state
         await self.follow(self.conversation_id, 0)
         await self.push_queued(conversation)
 
@@ -318,7 +318,7 @@ class StaffConsumer(ProtocolConsumer):
         state = await db(queue.queue_state)()
         summaries = [selectors.conversation_summary(c) for c in conversations]
         entries = queue.personalise(queue.staff_queue(state), self.me)
-        self.last_sent["queue.update:None"] = {"type": "queue.update", "queue": entries}
+        self.repeats({"type": "queue.update", "queue": entries}, None)  # welcome carries it
         await self.send_frame(
             {
                 "type": "welcome",
@@ -331,7 +331,6 @@ class StaffConsumer(ProtocolConsumer):
             }
         )
         for summary in summaries:
-            self.states[summary["id"]] = summary["state"]
             await self.follow(summary["id"], frame.last_seq.get(summary["id"], 0))
 
     def load_scope(self):

@@ -10,6 +10,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# What a youth may say the chat is about, before it starts (shown to staff in the queue).
+TOPICS = {
+    "school": "Skole og jobb",
+    "family": "Familie",
+    "friends": "Venner og kjæreste",
+    "feelings": "Følelser og tanker",
+    "body": "Kropp og helse",
+    "substances": "Rus",
+    "other": "Noe annet",
+}
+
 
 class Youth(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -62,7 +73,11 @@ class Conversation(models.Model):
         related_name="requested_conversations",
     )
     requested_role = models.CharField(max_length=32, blank=True)
-    topic = models.CharField(max_length=64, blank=True)
+    # When the current choice was made (a request, or a later `change`): the named-person
+    # switch offer counts from here, the place in the queue from `created_at`.
+    chosen_at = models.DateTimeField(null=True, blank=True)
+    # One of TOPICS, picked from a list: never free text, so nothing identifying is kept in clear.
+    topic = models.CharField(max_length=16, blank=True)
     crisis = models.BooleanField(default=False)
     crisis_at = models.DateTimeField(null=True, blank=True)
     # When the youth was offered to switch from a named person who has not answered.

@@ -39,7 +39,7 @@ class StaffHello(Frame):
 
 
 Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[-a-z0-9_]+$")]
-Topic = Annotated[str, msgspec.Meta(max_length=64)]
+Topic = Annotated[str, msgspec.Meta(max_length=16)]  # one of chat.models.TOPICS (bad_topic)
 Room = Annotated[str, msgspec.Meta(max_length=40)]
 
 

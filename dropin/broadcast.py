@@ -27,8 +27,13 @@ def queue_changed() -> None:
 
 
 def crisis_alert(conversation) -> None:
-    """Every staff member serving this youth's queue, the assigned one and all supervisors."""
-    frame = {
+    """Every staff member serving this youth's queue, the assigned one and all supervisors
+    (each staff socket passes it on if `selectors.alert_concerns` says so)."""
+    events.publish_on_commit(events.STAFF_QUEUE, crisis_alert_frame(conversation))
+
+
+def crisis_alert_frame(conversation) -> dict:
+    return {
         "type": "crisis.alert",
         "conversation_id": str(conversation.id),
         "alias": conversation.youth.alias,
@@ -41,4 +46,3 @@ def crisis_alert(conversation) -> None:
         "assigned_staff_id": conversation.assigned_staff_id,
         "crisis_at": conversation.crisis_at.isoformat(),
     }
-    events.publish_on_commit(events.STAFF_QUEUE, frame)

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
+from chat.errors import ServiceError
 from chat.models import Conversation
 from youthhub.staff.models import StaffProfile, Status
 
@@ -35,6 +36,20 @@ def default_pool() -> Pool | None:
     if slug:
         return Pool.objects.filter(slug=slug).first()
     return Pool.objects.order_by("id").first()
+
+
+def where(*, site_slug: str | None = None, pool_slug: str | None = None):
+    """(pool, site) a youth addresses: an arena's drop-in (site), or a chat pool (default:
+    YOUTHHUB_DEFAULT_POOL); `bad_site` for a slug that names nothing."""
+    if site_slug is not None:
+        site = Site.objects.filter(slug=site_slug).first()
+        if site is None:
+            raise ServiceError("bad_site", "There is no such place.")
+        return None, site
+    pool = Pool.objects.filter(slug=pool_slug).first() if pool_slug else default_pool()
+    if pool_slug and pool is None:
+        raise ServiceError("bad_site", "There is no such chat.")
+    return pool, None
 
 
 @dataclass(frozen=True)
@@ -128,8 +143,16 @@ def recent_handle_seconds() -> float:
     return value
 
 
+class _Scoped:
+    """A chat belongs to its pool's queue, a drop-in ticket to its site's."""
+
+    @property
+    def scope(self):
+        return (self.channel, self.site_id if self.channel == "dropin" else self.pool_id)
+
+
 @dataclass
-class Entry:
+class Entry(_Scoped):
     """One waiting youth, as the queue needs them (no content, no identity beyond the alias)."""
 
     id: str
@@ -147,28 +170,12 @@ class Entry:
     ticket: str
     after_hours: bool
     switch_offered: bool
+    target: str | dict
 
     @property
     def key(self):
+        """The one queue order: crisis first, then waiting time."""
         return (not self.crisis, self.created_at, self.id)
-
-    @property
-    def scope(self):
-        return (self.channel, self.site_id if self.channel == "dropin" else self.pool_id)
-
-    @property
-    def target(self):
-        if self.requested_staff_id is not None:
-            return {"staff": self.requested_staff_id}
-        if self.requested_role:
-            return {"role": self.requested_role}
-        return "any"
-
-    def competes_with(self, other: "Entry") -> bool:
-        """Whether the same staff could take either (so one waits behind the other)."""
-        if self.scope != other.scope:
-            return False
-        return _targets_overlap(self, other)
 
 
 def _target_roles(entry) -> tuple[int | None, str | None]:
@@ -206,11 +213,12 @@ def entry_from(c: Conversation) -> Entry:
         ticket=c.ticket,
         after_hours=c.after_hours,
         switch_offered=c.switch_offered_at is not None,
+        target=c.target,
     )
 
 
 @dataclass
-class Hypothetical:
+class Hypothetical(_Scoped):
     """A request not made yet: what would "any" / a role / a person wait right now?"""
 
     channel: str
@@ -220,10 +228,6 @@ class Hypothetical:
     requested_staff_role: str = ""
     requested_role: str = ""
     crisis: bool = False
-
-    @property
-    def scope(self):
-        return (self.channel, self.site_id if self.channel == "dropin" else self.pool_id)
 
 
 @dataclass
@@ -253,7 +257,7 @@ class QueueState:
 
     def servers(self, entry) -> list[StaffScope]:
         staff = [s for s in self.staff if s.serves(entry)]
-        if getattr(entry, "crisis", False):
+        if entry.crisis:
             return staff
         return [s for s in staff if s.chose(entry)]
 
@@ -267,17 +271,12 @@ class QueueState:
         )
 
 
-def queued_conversations(**filters) -> list[Conversation]:
-    return list(
-        Conversation.objects.select_related("youth", "requested_staff__staff_profile")
-        .filter(state=Conversation.State.QUEUED, **filters)
-        .order_by("-crisis", "created_at", "id")
-    )
-
-
 def queue_state(now: datetime | None = None) -> QueueState:
     now = now or timezone.now()
-    entries = sorted((entry_from(c) for c in queued_conversations()), key=lambda e: e.key)
+    queued = Conversation.objects.select_related("youth", "requested_staff__staff_profile").filter(
+        state=Conversation.State.QUEUED
+    )
+    entries = sorted((entry_from(c) for c in queued), key=lambda e: e.key)
     return QueueState(
         entries=entries, staff=on_duty(now), handle_seconds=recent_handle_seconds(), now=now
     )
@@ -452,12 +451,3 @@ def overview(*, pool: Pool | None = None, site: Site | None = None) -> dict:
         "staff": staff,
         "roles": roles,
     }
-
-
-def eligible_filter(scope: StaffScope) -> Q:
-    """Queue rows this staff member serves, as a query (for claiming)."""
-    return (
-        Q(channel=Conversation.Channel.DROPIN, site_id__in=scope.site_ids)
-        | Q(channel=Conversation.Channel.CHAT, pool_id__in=scope.pool_ids)
-        | Q(pool__isnull=True, site__isnull=True)
-    )

@@ -17,8 +17,8 @@ from chat import events
 from chat import selectors as chat_selectors
 from chat.actors import Actor
 from chat.errors import ServiceError
-from chat.models import Conversation, Youth
-from chat.services import conversation_key_create
+from chat.models import TOPICS, Conversation, Youth
+from chat.services import conversation_key_create, youth_return_code_issue, youth_session_create
 from youthhub.staff.models import Role, StaffProfile, Status
 
 from . import broadcast, selectors
@@ -59,29 +59,25 @@ def pool_ensure(*, slug: str, name: str) -> Pool:
 # Youth: request, change, crisis
 
 
-def _resolve_target(target, *, channel: str, pool: Pool | None, site: Site | None) -> dict:
-    """Validate the youth's choice; returns the Conversation fields it sets."""
+def _resolve_target(target, scope: selectors.Hypothetical, now) -> dict:
+    """Validate the youth's choice in this queue; returns the Conversation fields it sets."""
     if target == "any":
-        return {"requested_staff": None, "requested_role": ""}
+        return {"requested_staff": None, "requested_role": "", "chosen_at": now}
     if not isinstance(target, dict) or len(target) != 1:
         raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
     ((kind, value),) = target.items()
-    scope = selectors.Hypothetical(
-        channel, pool.pk if pool and not site else None, site.pk if site else None
-    )
     if kind == "staff":
         if not isinstance(value, int) or isinstance(value, bool):
             raise ServiceError("bad_target", "That person does not work here.")
         profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
         if profile is None or not selectors.staff_scope(profile).serves(scope):
             raise ServiceError("bad_target", "That person does not work here.")
-        on = {s.user_id for s in selectors.on_duty()}
-        if profile.user_id not in on:
+        if profile.user_id not in {s.user_id for s in selectors.on_duty(now)}:
             raise ServiceError(
                 "not_on_duty",
                 f"{profile.display_name} is not on right now. Choose someone else, or first available.",
             )
-        return {"requested_staff": profile.user, "requested_role": ""}
+        return {"requested_staff": profile.user, "requested_role": "", "chosen_at": now}
     if kind == "role":
         if value not in Role.values:
             raise ServiceError("bad_target", "There is no such kind of helper.")
@@ -90,8 +86,16 @@ def _resolve_target(target, *, channel: str, pool: Pool | None, site: Site | Non
         )
         if not any(selectors.staff_scope(p).serves(scope) for p in staff):
             raise ServiceError("bad_target", "Nobody of that kind works here. Choose another.")
-        return {"requested_staff": None, "requested_role": value}
+        return {"requested_staff": None, "requested_role": value, "chosen_at": now}
     raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
+
+
+def _check_topic(topic: str | None) -> str:
+    if topic is None:
+        return ""
+    if topic not in TOPICS:
+        raise ServiceError("bad_topic", f"Choose a topic from the list: {', '.join(TOPICS)}.")
+    return topic
 
 
 def _next_ticket(site: Site, now) -> str:
@@ -116,25 +120,15 @@ def queue_request(
     if open_conversation is not None:
         raise _already_open(open_conversation)
     now = timezone.now()
-    site = pool = None
-    if site_slug is not None:
-        site = Site.objects.filter(slug=site_slug).first()
-        if site is None:
-            raise ServiceError("bad_site", "There is no such place.")
-        channel = Conversation.Channel.DROPIN
-    else:
-        pool = (
-            Pool.objects.filter(slug=pool_slug).first() if pool_slug else selectors.default_pool()
-        )
-        if pool_slug and pool is None:
-            raise ServiceError("bad_site", "There is no such chat.")
-        channel = Conversation.Channel.CHAT
-    choice = _resolve_target(target, channel=channel, pool=pool, site=site)
+    pool, site = selectors.where(site_slug=site_slug, pool_slug=pool_slug)
+    channel = Conversation.Channel.DROPIN if site else Conversation.Channel.CHAT
     scope = selectors.Hypothetical(channel, pool.pk if pool else None, site.pk if site else None)
-    someone_on = bool(selectors.queue_state(now).servers(scope))
+    choice = _resolve_target(target, scope, now)
+    topic = _check_topic(topic)
+    someone_on = any(s.serves(scope) for s in selectors.on_duty(now))
     if site is not None and not someone_on and not Schedule.for_sites([site], now).is_open(now):
         raise ServiceError(
-            "closed", f"{site.name} is closed now. The chat and the numbers below are open."
+            "arena_closed", f"{site.name} is closed now. The chat and the numbers below are open."
         )
     try:
         with transaction.atomic():
@@ -143,7 +137,7 @@ def queue_request(
                 channel=channel,
                 pool=pool,
                 site=site,
-                topic=(topic or "")[:64],
+                topic=topic,
                 crisis=crisis,
                 crisis_at=now if crisis else None,
                 after_hours=not someone_on,
@@ -159,6 +153,20 @@ def queue_request(
     return conversation
 
 
+def kiosk_ticket_take(*, site_slug: str, target="any") -> tuple[Conversation, str]:
+    """A drop-in ticket from the arena's tablet: (conversation, return code).
+
+    The ticket gets a fresh anonymous identity whose token nobody keeps; its return code goes
+    to the youth's phone (inside a QR code), which resumes the identity. One transaction: a
+    refused ticket (closed arena, a bad choice) leaves no identity behind.
+    """
+    with transaction.atomic():
+        youth, _token = youth_session_create()
+        conversation = queue_request(youth=youth, target=target, site_slug=site_slug)
+        code = youth_return_code_issue(youth=youth)
+    return conversation, code
+
+
 def _already_open(conversation: Conversation) -> ServiceError:
     if conversation.state == Conversation.State.QUEUED:
         return ServiceError("already_queued", "You are already waiting for someone.")
@@ -167,8 +175,7 @@ def _already_open(conversation: Conversation) -> ServiceError:
 
 def _queued_of(youth: Youth) -> Conversation:
     conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("pool", "site")
+        Conversation.objects.select_for_update()
         .filter(youth=youth, state__in=Conversation.OPEN_STATES)
         .first()
     )
@@ -181,17 +188,19 @@ def _queued_of(youth: Youth) -> Conversation:
 
 def queue_change_target(*, youth: Youth, target, topic: str | None = None) -> Conversation:
     """Change whom to talk to while waiting, keeping the place in the queue."""
+    now = timezone.now()
     with transaction.atomic():
         conversation = _queued_of(youth)
-        choice = _resolve_target(
-            target, channel=conversation.channel, pool=conversation.pool, site=conversation.site
+        scope = selectors.Hypothetical(
+            conversation.channel, conversation.pool_id, conversation.site_id
         )
-        conversation.requested_staff = choice["requested_staff"]
-        conversation.requested_role = choice["requested_role"]
+        choice = _resolve_target(target, scope, now)
+        for field, value in choice.items():
+            setattr(conversation, field, value)
         conversation.switch_offered_at = None
-        fields = ["requested_staff", "requested_role", "switch_offered_at"]
+        fields = [*choice, "switch_offered_at"]
         if topic is not None:
-            conversation.topic = topic[:64]
+            conversation.topic = _check_topic(topic)
             fields.append("topic")
         conversation.save(update_fields=fields)
         broadcast.queue_changed()
@@ -258,7 +267,7 @@ def staff_seen(*, user, every_seconds: int = 30) -> None:
             broadcast.queue_changed()  # may have come back on duty
 
 
-def _lock_with_room(user) -> tuple[StaffProfile, selectors.StaffScope]:
+def _lock_staff_with_capacity(user) -> tuple[StaffProfile, selectors.StaffScope]:
     """Lock the staff row (so one person's own concurrent takes see each other) and check
     capacity. Returns (profile, scope)."""
     profile = _profile_of(user)
@@ -302,7 +311,7 @@ def queue_accept(*, user, conversation_id, room: str | None = None) -> Conversat
     """Take one waiting youth (a drop-in ticket: call it to `room`). One concurrent taker wins."""
     conversation_id = chat_selectors.conversation_uuid(conversation_id)
     with transaction.atomic():
-        profile, scope = _lock_with_room(user)
+        profile, scope = _lock_staff_with_capacity(user)
         conversation = (
             Conversation.objects.select_related("requested_staff")
             .filter(id=conversation_id)
@@ -330,7 +339,7 @@ def queue_claim_next(*, user, room: str | None = None) -> Conversation:
     SQLite serialises writers), and the take is the same conditional UPDATE as `queue_accept`.
     """
     with transaction.atomic():
-        profile, scope = _lock_with_room(user)
+        profile, scope = _lock_staff_with_capacity(user)
         state = selectors.queue_state()
         order = selectors.claim_order(state, scope)
         if not order:
@@ -388,12 +397,9 @@ def _no_show(conversation: Conversation, now) -> None:
     conversation.state = Conversation.State.NO_SHOW
     conversation.ended_at = now
     conversation.save(update_fields=["state", "ended_at"])
+    # Both sides follow the conversation's group (every tab of the staff member too).
     events.publish_on_commit(
         events.conversation_group(conversation.id),
-        chat_selectors.ended_frame(conversation, by="system"),
-    )
-    events.publish_on_commit(
-        events.staff_user_group(conversation.assigned_staff_id),
         chat_selectors.ended_frame(conversation, by="system"),
     )
     broadcast.queue_changed()
@@ -422,7 +428,7 @@ def queue_tick(*, now=None) -> dict:
         state=Conversation.State.QUEUED,
         requested_staff__isnull=False,
         switch_offered_at__isnull=True,
-        created_at__lte=named_due,
+        chosen_at__lte=named_due,
     ).update(switch_offered_at=now)
     no_shows = 0
     called_due = now - timedelta(seconds=settings.YOUTHHUB_NOSHOW_SECONDS)

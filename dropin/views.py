@@ -12,28 +12,24 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import services as chat_services
 from chat.errors import ServiceError
 from chat.views import _json_body, error_response
 
 from . import selectors, services
-from .models import Pool, Site
+from .models import Site
 
 
 @never_cache
 @require_GET
 def overview(request):
     """Who youth can choose now: `?site=<slug>` for an arena's drop-in, else the chat pool."""
-    site_slug, pool_slug = request.GET.get("site"), request.GET.get("pool")
-    if site_slug:
-        site = Site.objects.filter(slug=site_slug).first()
-        if site is None:
-            return error_response(ServiceError("bad_site", "There is no such place."))
-        return JsonResponse(selectors.overview(site=site))
-    pool = Pool.objects.filter(slug=pool_slug).first() if pool_slug else selectors.default_pool()
-    if pool_slug and pool is None:
-        return error_response(ServiceError("bad_site", "There is no such chat."))
-    return JsonResponse(selectors.overview(pool=pool))
+    try:
+        pool, site = selectors.where(
+            site_slug=request.GET.get("site") or None, pool_slug=request.GET.get("pool")
+        )
+    except ServiceError as exc:
+        return error_response(exc)
+    return JsonResponse(selectors.overview(pool=pool, site=site))
 
 
 def qr_svg(data: str) -> str:
@@ -43,18 +39,11 @@ def qr_svg(data: str) -> str:
 @csrf_exempt
 @require_POST
 def kiosk_ticket(request, slug):
-    """The arena's tablet takes a ticket for a youth without a phone session.
-
-    A fresh anonymous identity is made for the ticket and handed over at once as a return
-    code (inside a QR code): the youth's phone opens `/#resume=CODE`, which takes the
-    identity over and ends the kiosk's hold on it. The code is never stored in clear.
-    """
+    """The arena's tablet takes a ticket (services.kiosk_ticket_take) and shows it with a
+    QR code of `/#resume=CODE` that moves it to the youth's phone."""
     try:
-        body = _json_body(request)
-        target = body.get("target", "any")
-        youth, _token = chat_services.youth_session_create()
-        conversation = services.queue_request(youth=youth, target=target, site_slug=slug)
-        code = chat_services.youth_return_code_issue(youth=youth)
+        target = _json_body(request).get("target", "any")
+        conversation, code = services.kiosk_ticket_take(site_slug=slug, target=target)
     except ServiceError as exc:
         return error_response(exc)
     follow = request.build_absolute_uri(reverse("youth")) + "#resume=" + code
@@ -66,6 +55,7 @@ def kiosk_ticket(request, slug):
             "follow_url": follow,
             "qr_svg": qr_svg(follow),
             "position": frame["position"],
+            "eta_seconds": frame["eta_seconds"],
             "eta_range": frame["eta_range"],
         },
         status=201,

@@ -77,6 +77,8 @@ def kiosk(request, slug):
         "position": _("Du er nummer {position} i køen."),
         "eta_range": _("Ventetid: ca. {low}–{high} min."),
         "eta_now": _("Noen kan ta imot deg nå."),
+        "eta_long": _("Ventetid: mer enn en time."),
+        "eta_unknown": _("Ingen av dem du har valgt er her akkurat nå."),
         "error": _("Noe gikk galt. Spør noen som jobber her."),
         "roles": {str(role): label for role, label in YOUTH_ROLE_LABELS.items()},
     }

@@ -158,3 +158,14 @@ def put_on_duty(user, *sites, status="available"):
     profile.seen_at = timezone.now()
     profile.save()
     return user
+
+
+@pytest.fixture
+def team(arena, make_staff):
+    """Ingrid (psychologist) and Sara (nurse, who likes music and sport) on duty at the arena."""
+    ingrid = put_on_duty(make_staff("ingrid", "psychologist"), arena)
+    sara = put_on_duty(make_staff("sara", "health_nurse"), arena)
+    sara.staff_profile.bio = "Helsesykepleier. Spør om alt."
+    sara.staff_profile.interests = ["music", "sport"]
+    sara.staff_profile.save()
+    return ingrid, sara

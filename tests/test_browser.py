@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import PASSWORD, put_on_duty
+from tests.conftest import PASSWORD
 from tests.services import _free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -180,16 +180,6 @@ def staff_login(page, url, username):
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("#status")).to_have_text("Online")
-
-
-@pytest.fixture
-def team(arena, make_staff):
-    ingrid = put_on_duty(make_staff("ingrid", "psychologist"), arena)
-    sara = put_on_duty(make_staff("sara", "health_nurse"), arena)
-    sara.staff_profile.bio = "Helsesykepleier. Spør om alt."
-    sara.staff_profile.interests = ["music", "sport"]
-    sara.staff_profile.save()
-    return ingrid, sara
 
 
 def test_a_youth_picks_a_named_person_and_that_persons_dashboard_gets_the_request(

@@ -7,7 +7,7 @@ import pytest
 
 from dropin.hours import Schedule, interval, local_moment
 from dropin.models import OpeningException
-from dropin.services import pool_ensure, site_ensure
+from dropin.services import site_ensure
 
 OSLO = ZoneInfo("Europe/Oslo")
 UTC = ZoneInfo("UTC")
@@ -72,5 +72,3 @@ def test_a_pool_is_open_when_any_of_its_arenas_is(arena):
     wednesday_evening = oslo(2026, 12, 23, 19, 0)
     assert schedule.is_open(wednesday_evening)
     assert not Schedule.for_sites([arena], wednesday_evening).is_open(wednesday_evening)
-    other = pool_ensure(slug="other", name="Other")
-    assert other.sites.count() == 0

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from chat.errors import ServiceError
-from chat.models import Conversation
+from chat.models import Conversation, Youth
 from dropin import selectors, services
+from dropin.broadcast import crisis_alert_frame
 from dropin.hours import OSLO
 from dropin.models import OpeningException, TicketCounter
 from dropin.waits import estimate_wait, mean_handle_seconds
@@ -23,14 +24,11 @@ def error_code(fn, **kwargs) -> str:
 
 
 @pytest.fixture
-def team(arena, make_staff):
-    """Ingrid (psychologist) and Sara (nurse) on duty at the arena; Jonas (peer) works there
-    but is off today."""
-    ingrid = put_on_duty(make_staff("ingrid", "psychologist"), arena)
-    sara = put_on_duty(make_staff("sara", "health_nurse"), arena)
+def jonas(arena, make_staff):
+    """A peer who works at the arena but is off today."""
     jonas = make_staff("jonas", "peer")
     jonas.staff_profile.sites.add(arena)
-    return ingrid, sara, jonas
+    return jonas
 
 
 def request(make_youth, **kwargs) -> Conversation:
@@ -45,7 +43,7 @@ def staff_view(user):
 
 
 def test_a_named_request_waits_for_that_person_and_is_listed_first_for_them(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     first = request(make_youth)  # first available, older
     named = request(make_youth, target={"staff": sara.id})
     assert named.requested_staff == sara and named.pool == first.pool and named.pool is not None
@@ -60,8 +58,8 @@ def test_a_named_request_waits_for_that_person_and_is_listed_first_for_them(team
     assert services.queue_accept(user=sara, conversation_id=named.id).assigned_staff == sara
 
 
-def test_bad_choices_get_clear_errors_and_change_nothing(team, make_youth, make_staff, arena):
-    ingrid, sara, jonas = team
+def test_bad_choices_get_clear_errors_and_change_nothing(team, jonas, make_youth, make_staff):
+    ingrid, sara = team
     elsewhere = make_staff("lise", "psychologist")  # works at no arena of this pool
     put_on_duty(elsewhere)
     youth, _ = make_youth()
@@ -76,6 +74,8 @@ def test_bad_choices_get_clear_errors_and_change_nothing(team, make_youth, make_
     for target, code in cases:
         assert error_code(services.queue_request, youth=youth, target=target) == code, target
     assert error_code(services.queue_request, youth=youth, site_slug="nowhere") == "bad_site"
+    assert error_code(services.queue_request, youth=youth, pool_slug="nowhere") == "bad_site"
+    assert error_code(services.queue_request, youth=youth, topic="Ola Nordmann") == "bad_topic"
     assert Conversation.objects.count() == 0
     # A role that works here but is off today may be chosen (the estimate says nobody is on).
     peer = services.queue_request(youth=youth, target={"role": "peer"})
@@ -85,7 +85,7 @@ def test_bad_choices_get_clear_errors_and_change_nothing(team, make_youth, make_
 
 
 def test_ordering_is_crisis_then_asked_for_me_then_waiting_time(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     a = request(make_youth)
     b = request(make_youth, target={"staff": ingrid.id})
     c = request(make_youth, target={"role": "health_nurse"})
@@ -102,7 +102,7 @@ def test_ordering_is_crisis_then_asked_for_me_then_waiting_time(team, make_youth
 
 
 def test_positions_count_who_competes_for_the_same_staff(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     a = request(make_youth, target={"staff": ingrid.id})
     b = request(make_youth, target={"staff": sara.id})
     c = request(make_youth)
@@ -114,7 +114,7 @@ def test_positions_count_who_competes_for_the_same_staff(team, make_youth):
 
 
 def test_crisis_goes_to_the_front_and_anyone_serving_may_take_it(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     waiting = request(make_youth)
     named = request(make_youth, target={"staff": sara.id})
     flagged = services.queue_crisis(youth=named.youth)
@@ -133,7 +133,7 @@ def test_crisis_without_a_conversation_starts_one(team, make_youth):
 
 
 def test_changing_the_choice_keeps_the_place(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     first = request(make_youth, target={"staff": ingrid.id})
     second = request(make_youth, target={"staff": ingrid.id})
     before = second.created_at
@@ -149,7 +149,7 @@ def test_changing_the_choice_keeps_the_place(team, make_youth):
 
 
 def test_a_named_request_gets_a_switch_offer_after_the_configured_wait(team, make_youth, settings):
-    ingrid, _, _ = team
+    ingrid, _ = team
     settings.YOUTHHUB_NAMED_WAIT_SECONDS = 300
     named = request(make_youth, target={"staff": ingrid.id})
     anyone = request(make_youth)
@@ -167,8 +167,63 @@ def test_a_named_request_gets_a_switch_offer_after_the_configured_wait(team, mak
     assert selectors.queued_frame_for(named)["switch_offer"] is False
 
 
+def test_the_switch_offer_counts_from_when_the_named_person_was_chosen(team, make_youth, settings):
+    """Waiting a while for anyone, then choosing Ingrid, must not bring an offer at once."""
+    ingrid, _ = team
+    settings.YOUTHHUB_NAMED_WAIT_SECONDS = 300
+    waiting = request(make_youth)
+    Conversation.objects.filter(pk=waiting.pk).update(
+        created_at=timezone.now() - timedelta(minutes=20)
+    )
+    services.queue_change_target(youth=waiting.youth, target={"staff": ingrid.id}, topic="school")
+    assert services.queue_tick(now=timezone.now() + timedelta(seconds=60))["switch_offers"] == 0
+    assert services.queue_tick(now=timezone.now() + timedelta(seconds=301))["switch_offers"] == 1
+    waiting.refresh_from_db()
+    assert waiting.topic == "school"
+    assert (
+        error_code(services.queue_change_target, youth=waiting.youth, target="any", topic="x")
+        == "bad_topic"
+    )
+    waiting.refresh_from_db()
+    assert waiting.requested_staff == ingrid  # the refused change changed nothing
+
+
+def test_crisis_alerts_reach_those_serving_the_queue_the_assigned_one_and_supervisors(
+    team, make_youth, make_staff
+):
+    ingrid, sara = team
+    elsewhere = selectors.staff_scope(make_staff("lise", "psychologist").staff_profile)
+    boss = selectors.staff_scope(
+        make_staff("mona", "social_worker", is_supervisor=True).staff_profile
+    )
+    ingrid_scope = selectors.staff_scope(ingrid.staff_profile)
+    sara_scope = selectors.staff_scope(sara.staff_profile)
+    waiting = services.queue_crisis(youth=make_youth()[0])
+    alert = crisis_alert_frame(waiting)
+    assert [
+        selectors.alert_concerns(alert, s) for s in (ingrid_scope, sara_scope, elsewhere, boss)
+    ] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    services.queue_accept(user=sara, conversation_id=waiting.id)
+    waiting.refresh_from_db()
+    during_chat = crisis_alert_frame(waiting)
+    assert [
+        selectors.alert_concerns(during_chat, s)
+        for s in (ingrid_scope, sara_scope, elsewhere, boss)
+    ] == [
+        False,
+        True,
+        False,
+        True,
+    ]
+
+
 def test_capacity_limits_taking_and_nothing_changes(team, make_youth):
-    ingrid, _, _ = team
+    ingrid, _ = team
     ingrid.staff_profile.capacity = 1
     ingrid.staff_profile.save()
     first, second = request(make_youth), request(make_youth)
@@ -212,7 +267,7 @@ def test_dropin_tickets_are_numbered_per_arena_and_day(team, make_youth, arena):
 def test_a_called_ticket_nobody_comes_for_becomes_a_no_show_and_the_youth_can_rejoin(
     team, make_youth, settings
 ):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     settings.YOUTHHUB_NOSHOW_SECONDS = 600
     ticket = request(make_youth, site_slug="tonsberg")
     came = request(make_youth, site_slug="tonsberg")
@@ -238,7 +293,7 @@ def test_a_closed_arena_refuses_tickets_but_the_chat_takes_a_message(arena, make
     today = timezone.now().astimezone(OSLO).date()
     OpeningException.objects.create(site=arena, date=today, note="closed today")
     youth, _ = make_youth()
-    assert error_code(services.queue_request, youth=youth, site_slug="tonsberg") == "closed"
+    assert error_code(services.queue_request, youth=youth, site_slug="tonsberg") == "arena_closed"
     left = services.queue_request(youth=youth)
     assert left.after_hours
     frame = selectors.queued_frame_for(left)
@@ -246,7 +301,7 @@ def test_a_closed_arena_refuses_tickets_but_the_chat_takes_a_message(arena, make
 
 
 def test_status_and_presence_decide_who_is_on(team, make_youth):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     overview = selectors.overview(pool=team[0].staff_profile.sites.first().pool)
     assert {s["display_name"] for s in overview["staff"]} == {"Ingrid", "Sara"}
     assert {r["role"] for r in overview["roles"]} == {"psychologist", "health_nurse"}
@@ -262,7 +317,7 @@ def test_status_and_presence_decide_who_is_on(team, make_youth):
 
 
 def test_overview_gives_each_person_and_role_a_queue_and_an_estimate(team, make_youth, settings):
-    ingrid, sara, _ = team
+    ingrid, sara = team
     settings.YOUTHHUB_DEFAULT_HANDLE_MINUTES = 20
     pool = ingrid.staff_profile.sites.first().pool
     for _ in range(7):  # fills both (3 + 3) and leaves one waiting
@@ -287,3 +342,36 @@ def test_wait_estimate_arithmetic():
     assert estimate_wait(ahead=9, slots=6, busy=6, handle_seconds=600).seconds == 60 + 1000
     assert mean_handle_seconds([1, 2], default=99) == 99
     assert mean_handle_seconds([10] * 9 + [1000], default=99) == 10  # the longest 10 % trimmed
+
+
+def test_a_refused_kiosk_ticket_leaves_nothing_behind(team, client):
+    before = Youth.objects.count()
+    response = client.post(
+        "/api/queue/dropin/tonsberg/ticket",
+        {"target": {"role": "wizard"}},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_target"
+    response = client.post("/api/queue/dropin/atlantis/ticket", {}, content_type="application/json")
+    assert response.json()["error"]["code"] == "bad_site"
+    response = client.post(
+        "/api/queue/dropin/tonsberg/ticket", "[", content_type="application/json"
+    )
+    assert response.json()["error"]["code"] == "bad_json"
+    assert Youth.objects.count() == before and Conversation.objects.count() == 0
+    response = client.post("/api/queue/dropin/tonsberg/ticket", {}, content_type="application/json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["ticket"] == "B-1" and "#resume=" in body["follow_url"] and "<svg" in body["qr_svg"]
+    # The ticket's identity is the one the QR code's return code resumes.
+    youth = Youth.objects.get()
+    assert youth.return_code_selector == body["return_code"].replace("-", "")[:4]
+
+
+def test_overview_endpoint_answers_for_the_pool_or_an_arena(team, client):
+    chat = client.get("/api/queue/overview").json()
+    assert chat["pool"] == "vestfold"
+    assert {s["display_name"] for s in chat["staff"]} == {"Ingrid", "Sara"}
+    assert client.get("/api/queue/overview?site=tonsberg").json()["channel"] == "dropin"
+    assert client.get("/api/queue/overview?site=atlantis").status_code == 400
+    assert client.get("/api/queue/overview?pool=atlantis").json()["error"]["code"] == "bad_site"

@@ -6,7 +6,6 @@ from channels.db import database_sync_to_async
 from chat.models import Conversation
 from tests.conftest import (
     drain,
-    put_on_duty,
     receive_until,
     session_cookie,
     staff_socket,
@@ -20,17 +19,17 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def team(arena, make_staff):
-    ingrid = put_on_duty(make_staff("ingrid", "psychologist"), arena)
-    sara = put_on_duty(make_staff("sara", "health_nurse"), arena)
-    return ingrid, sara
-
-
 async def new_youth(make_youth):
     _, token = await database_sync_to_async(make_youth)()
     ws, _ = await youth_socket(token)
     return ws
+
+
+async def asking(make_youth, **request):
+    """A new youth who sends `request`; returns (socket, their first `queued` frame)."""
+    ws = await new_youth(make_youth)
+    await ws.send_json_to({"type": "request", **request})
+    return ws, await receive_until(ws, "queued")
 
 
 async def staff_ws(user):
@@ -52,13 +51,11 @@ async def test_a_youth_asks_for_a_named_person_and_that_persons_queue_shows_it(t
     sara_ws, welcome = await staff_ws(sara)
     assert welcome["queue"] == [] and welcome["status"] == "available"
     ingrid_ws, _ = await staff_ws(ingrid)
-    youth = await new_youth(make_youth)
-    await youth.send_json_to({"type": "request", "target": {"staff": sara.id}, "topic": "skole"})
-    queued = await receive_until(youth, "queued")
+    youth, queued = await asking(make_youth, target={"staff": sara.id}, topic="school")
     assert queued["target"] == {"staff": sara.id} and queued["target_name"] == "Sara"
     assert queued["position"] == 1 and queued["eta_seconds"] == 60 and queued["open"] is True
     rows = await queue_update(sara_ws, lambda q: len(q) == 1)
-    assert rows[0]["for_me"] and rows[0]["claimable"] and rows[0]["topic"] == "skole"
+    assert rows[0]["for_me"] and rows[0]["claimable"] and rows[0]["topic"] == "school"
     rows = await queue_update(ingrid_ws, lambda q: len(q) == 1)
     assert not rows[0]["for_me"] and not rows[0]["claimable"]
     await ingrid_ws.send_json_to({"type": "accept", "conversation_id": queued["conversation_id"]})
@@ -78,13 +75,9 @@ async def test_a_youth_asks_for_a_named_person_and_that_persons_queue_shows_it(t
 async def test_the_crisis_flag_shows_numbers_at_once_and_alerts_staff(team, make_youth):
     ingrid, sara = team
     sara_ws, _ = await staff_ws(sara)
-    first = await new_youth(make_youth)
-    await first.send_json_to({"type": "request", "target": "any"})
-    await receive_until(first, "queued")
-    second = await new_youth(make_youth)
-    await second.send_json_to({"type": "request", "target": {"staff": ingrid.id}})
-    # Ingrid could take the first youth too, so they are ahead.
-    assert (await receive_until(second, "queued"))["position"] == 2
+    first, _ = await asking(make_youth, target="any")
+    second, queued = await asking(make_youth, target={"staff": ingrid.id})
+    assert queued["position"] == 2  # Ingrid could take the first youth too: they are ahead
     await second.send_json_to({"type": "crisis"})
     info = await second.receive_json_from(timeout=5)
     assert info["type"] == "crisis_info"
@@ -104,11 +97,7 @@ async def test_the_crisis_flag_shows_numbers_at_once_and_alerts_staff(team, make
 async def test_a_called_ticket_reaches_the_youths_phone_with_the_room(team, make_youth):
     ingrid, _ = team
     ingrid_ws, _ = await staff_ws(ingrid)
-    youth = await new_youth(make_youth)
-    await youth.send_json_to(
-        {"type": "request", "site": "tonsberg", "target": {"role": "psychologist"}}
-    )
-    queued = await receive_until(youth, "queued")
+    youth, queued = await asking(make_youth, site="tonsberg", target={"role": "psychologist"})
     assert queued["ticket"] == "B-1" and queued["channel"] == "dropin"
     await queue_update(ingrid_ws, lambda q: len(q) == 1 and q[0]["ticket"] == "B-1")
     await ingrid_ws.send_json_to(
@@ -130,9 +119,8 @@ async def test_status_changes_what_youth_are_told(team, make_youth):
     ingrid, sara = team
     ingrid_ws, _ = await staff_ws(ingrid)
     sara_ws, _ = await staff_ws(sara)
-    youth = await new_youth(make_youth)
-    await youth.send_json_to({"type": "request", "target": {"role": "health_nurse"}})
-    assert (await receive_until(youth, "queued"))["eta_seconds"] == 60
+    youth, queued = await asking(make_youth, target={"role": "health_nurse"})
+    assert queued["eta_seconds"] == 60
     await sara_ws.send_json_to({"type": "status", "status": "away"})
     assert (await receive_until(sara_ws, "status"))["status"] == "away"
     frame = await receive_until(youth, "queued")

@@ -1,5 +1,7 @@
 // The arena's tablet: choose whom to see, take a ticket, scan it onto your phone. Keeps no
 // session: every ticket is a new anonymous identity handed over by QR code.
+import { etaText } from "./waittext.js";
+
 const strings = JSON.parse(document.getElementById("strings").textContent);
 const $ = (id) => document.getElementById(id);
 const site = $("kiosk").dataset.site;
@@ -53,9 +55,7 @@ async function take(target) {
     const data = await response.json();
     if (!response.ok) throw new Error(data.error?.message || strings.error);
     $("kiosk-ticket").textContent = data.ticket;
-    const [low, high] = data.eta_range || [0, 0];
-    $("kiosk-wait").textContent = strings.position.replace("{position}", data.position) + " " +
-      (high <= 180 ? strings.eta_now : strings.eta_range.replace("{low}", Math.max(1, Math.round(low / 60))).replace("{high}", Math.ceil(high / 60)));
+    $("kiosk-wait").textContent = `${strings.position.replace("{position}", data.position)} ${etaText(data, strings)}`;
     // segno's SVG, made by the server from the follow link (no user content in it).
     $("kiosk-qr").innerHTML = data.qr_svg;
     $("kiosk-qr").dataset.followUrl = data.follow_url;

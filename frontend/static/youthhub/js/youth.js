@@ -2,6 +2,7 @@
 // tickets on the youth's own phone. The token lives only in this browser.
 import { ChatView, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
+import { etaText as formatEta } from "./waittext.js";
 
 const strings = JSON.parse(document.getElementById("strings").textContent);
 const $ = (id) => document.getElementById(id);
@@ -33,15 +34,7 @@ async function ensureToken() {
 
 // -- waiting times in plain words -------------------------------------------------------------
 
-export function etaText(wait) {
-  if (!wait || wait.eta_seconds == null) return strings.eta_unknown;
-  if (wait.eta_seconds <= 120) return strings.eta_now;
-  const [low, high] = wait.eta_range;
-  if (high > 3600) return strings.eta_long;
-  const lowMin = Math.max(1, Math.floor(low / 60 / 5) * 5 || Math.round(low / 60));
-  const highMin = Math.max(lowMin + 5, Math.ceil(high / 60 / 5) * 5);
-  return strings.eta_range.replace("{low}", lowMin).replace("{high}", highMin);
-}
+const etaText = (wait) => formatEta(wait, strings);
 
 function when(iso) {
   return new Date(iso).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" });
@@ -166,7 +159,7 @@ function renderQueued(q) {
     text += " " + etaText(q);
   }
   $("chat-state").textContent = text;
-  $("switch-offer").hidden = !q.switch_offer;
+  $("switch-offer").hidden = !q.switch_offer || state.switchDeclined === q.conversation_id;
   if (q.switch_offer) $("switch-text").textContent = strings.switch_offer.replace("{name}", q.target_name || "");
   $("change-choice").hidden = false;
 }
@@ -329,6 +322,7 @@ async function send(frame) {
 function choose(target) {
   if (state.changing) {
     state.changing = false;
+    state.switchDeclined = null; // a new choice: its own switch offer later
     showChat();
     connection.send({ type: "change", target });
     return;
@@ -349,7 +343,10 @@ $("cancel-change").addEventListener("click", () => {
 });
 $("change-choice").addEventListener("click", () => showStart(true));
 $("switch-yes").addEventListener("click", () => connection && connection.send({ type: "change", target: "any" }));
-$("switch-no").addEventListener("click", () => ($("switch-offer").hidden = true));
+$("switch-no").addEventListener("click", () => {
+  state.switchDeclined = state.conversationId; // keep waiting: do not ask again for this request
+  $("switch-offer").hidden = true;
+});
 $("not-safe").addEventListener("click", () => {
   // The numbers first, at once, whatever the network does.
   $("crisis").scrollIntoView({ block: "start" });
