@@ -13,6 +13,7 @@ from dropin.hours import OSLO
 from dropin.models import OpeningException, TicketCounter
 from dropin.waits import estimate_wait, mean_handle_seconds
 from tests.conftest import put_on_duty
+from youthhub.staff.models import StaffProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -375,3 +376,23 @@ def test_overview_endpoint_answers_for_the_pool_or_an_arena(team, client):
     assert client.get("/api/queue/overview?site=tonsberg").json()["channel"] == "dropin"
     assert client.get("/api/queue/overview?site=atlantis").status_code == 400
     assert client.get("/api/queue/overview?pool=atlantis").json()["error"]["code"] == "bad_site"
+
+
+def test_staff_cards_take_only_known_interests_and_languages(make_staff):
+    from django.core.exceptions import ValidationError
+
+    from youthhub.staff.services import staff_create_or_update
+
+    for card in ({"interests": ["knitting"]}, {"languages": ["xx"]}, {"phone": "123"}):
+        with pytest.raises(ValidationError):
+            staff_create_or_update(
+                username="lise", password="correct-horse-battery-42", role="peer", card=card
+            )
+    assert not StaffProfile.objects.filter(user__username="lise").exists()
+    profile = staff_create_or_update(
+        username="lise",
+        password="correct-horse-battery-42",
+        role="peer",
+        card={"bio": "Hei!", "interests": ["music"], "languages": ["nb", "uk"], "room": "Rom 5"},
+    )
+    assert profile.youth_card()["interests"] == ["music"] and profile.room == "Rom 5"

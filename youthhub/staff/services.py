@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import INTERESTS, Role, StaffProfile
+from .models import INTERESTS, LANGUAGES, Role, StaffProfile
 
 
 def staff_create_or_update(
@@ -24,15 +24,15 @@ def staff_create_or_update(
     Raises django.core.exceptions.ValidationError for a weak password or an unknown role.
     """
     card = dict(card or {})
-    if set(card) - {"bio", "interests", "languages", "room"}:
-        raise ValidationError(
-            f"Unknown card fields: {sorted(set(card) - {'bio', 'interests', 'languages', 'room'})}"
-        )
-    unknown = set(card.get("interests", [])) - set(INTERESTS)
-    if unknown:
-        raise ValidationError(
-            f"Unknown interests {sorted(unknown)}; choose from: {', '.join(INTERESTS)}."
-        )
+    extra = set(card) - {"bio", "interests", "languages", "room"}
+    if extra:
+        raise ValidationError(f"Unknown card fields: {sorted(extra)}")
+    for field, known in (("interests", INTERESTS), ("languages", LANGUAGES)):
+        unknown = set(card.get(field, [])) - set(known)
+        if unknown:
+            raise ValidationError(
+                f"Unknown {field} {sorted(unknown)}; choose from: {', '.join(known)}."
+            )
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(Role.values)}.")
     User = get_user_model()
