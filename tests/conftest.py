@@ -16,6 +16,7 @@ from django.db import connections
 from django.test import Client
 
 from chat import services
+from tests.browser import browser, daphne_server  # noqa: F401  (fixtures for test_browser*)
 from youthhub.asgi import application
 from youthhub.staff.services import staff_create_or_update
 

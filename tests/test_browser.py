@@ -1,115 +1,20 @@
 """Real Chromium (Debian's /usr/bin/chromium through Playwright) against a real Daphne server
 (`python -m youthhub serve`) on PostgreSQL + Redis."""
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
+from tests.browser import (
+    _wait_for_server_sessions_to_end,
+    screenshot,
+    staff_login,
+    start_server,
+)
 from tests.conftest import PASSWORD
 from tests.services import _free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]  # already points at the test database
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """`python -m youthhub serve` on the test database and Redis; returns once it answers."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",  # same password hasher as the tests
-        "DATABASE_URL": _database_url(),
-        "YOUTHHUB_SERVE_STATIC": "1",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "YOUTHHUB_QUEUE_TICK_SECONDS": "2",
-    }
-    with open(log_path, "a") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "youthhub", "serve", "--bind", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/staff/login/", timeout=2)
-            return proc
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("server did not start:\n" + log_path.read_text()) from None
-            time.sleep(0.2)
-
-
-@pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A Daphne worker in its own process, sharing the test database and Redis."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    proc = start_server(port, log_path)
-    yield {"url": f"http://127.0.0.1:{port}", "log": log_path}
-    proc.terminate()
-    proc.wait(10)
-    with django_db_blocker.unblock():
-        _wait_for_server_sessions_to_end(terminate=True)
-
-
-def _wait_for_server_sessions_to_end(seconds: float = 10, terminate: bool = False) -> None:
-    """The server's database sessions end a moment after it exits; the test database can only
-    be dropped after that. At the end of the session (`terminate`), sessions still left after
-    `seconds` (a worker thread's idle connection) are ended so the database can be dropped."""
-    from django.db import connection
-
-    others = " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*)" + others)
-            if cursor.fetchone()[0] == 0:
-                return
-        time.sleep(0.1)
-    if terminate:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid)" + others)
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("YOUTHHUB_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server, team, browser):
@@ -162,24 +67,13 @@ def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server
     youth.reload()
     expect(youth.locator("#messages .msg .text")).to_have_text(expected)
     expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
-    ARTIFACTS.mkdir(exist_ok=True)
-    youth.screenshot(path=str(ARTIFACTS / "youth-chat-360px.png"), full_page=True)
-    staff.screenshot(path=str(ARTIFACTS / "staff-dashboard.png"), full_page=True)
+    screenshot(youth, "youth-chat-360px.png")
+    screenshot(staff, "staff-dashboard.png")
 
     # Privacy: the server's access log has lines, and none names a client address.
     log = daphne_server["log"].read_text()
     assert '"GET /"' in log and "WSCONNECT /ws/youth/" in log
     assert not re.search(r"\b127\.0\.0\.1\b", log), log
-
-
-def staff_login(page, url, username):
-    from playwright.sync_api import expect
-
-    page.goto(url + "/staff/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#status")).to_have_text("Online")
 
 
 def test_a_youth_picks_a_named_person_and_that_persons_dashboard_gets_the_request(
@@ -207,8 +101,7 @@ def test_a_youth_picks_a_named_person_and_that_persons_dashboard_gets_the_reques
     expect(row).to_contain_text("asked for you")
     expect(row.locator("button.accept")).to_be_enabled()
     expect(ingrid_page.locator("#queue li").first.locator("button.accept")).to_be_disabled()
-    ARTIFACTS.mkdir(exist_ok=True)
-    youth.screenshot(path=str(ARTIFACTS / "youth-waiting-for-sara-360px.png"), full_page=True)
+    screenshot(youth, "youth-waiting-for-sara-360px.png")
     row.locator("button.accept").click()
     expect(youth.locator("#chat-state")).to_contain_text("Sara er her")
 
@@ -227,8 +120,7 @@ def test_a_kiosk_ticket_is_called_and_the_youths_phone_shows_it(daphne_server, t
     expect(kiosk.locator("#kiosk-qr svg")).to_be_visible()
     follow_url = kiosk.locator("#kiosk-qr").get_attribute("data-follow-url")
     assert "#resume=" in follow_url
-    ARTIFACTS.mkdir(exist_ok=True)
-    kiosk.screenshot(path=str(ARTIFACTS / "kiosk-ticket.png"), full_page=True)
+    screenshot(kiosk, "kiosk-ticket.png")
 
     # The youth scans the code: their phone takes the ticket over.
     phone = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
@@ -272,8 +164,7 @@ def test_the_crisis_flag_reorders_the_staff_queue(daphne_server, team, browser):
     expect(top).to_have_attribute("data-conversation-id", second_id)
     expect(top).to_have_class(re.compile("crisis"))
     expect(ingrid_page.locator("#crisis-banner")).to_contain_text("not safe")
-    ARTIFACTS.mkdir(exist_ok=True)
-    ingrid_page.screenshot(path=str(ARTIFACTS / "staff-crisis-first.png"), full_page=True)
+    screenshot(ingrid_page, "staff-crisis-first.png")
 
 
 def test_queue_positions_survive_a_restart_of_the_server(
