@@ -18,10 +18,12 @@ from dropin import services as queue_services
 from dropin import ticker
 from youthhub.crisis import crisis_info_frame
 from youthhub.ratelimit import TokenBucket
+from youthhub.staff import selectors as staff_selectors
 
 from . import events, protocol, selectors, services
 from .actors import Actor
 from .errors import ServiceError
+from .models import STAFF_TAGS
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ CLOSE_UNAUTHORIZED = 4401
 # Sent again on every queue change (and as a direct reply plus a group event): a socket
 # passes one on only if it differs from the last of its kind for that conversation.
 REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended")
+# Frames that only staff may ever see (internal notes, transfers, continuity).
+STAFF_ONLY_FRAMES = frozenset(
+    {"note", "staff_context", "transfer.offer", "transfer.closed", "transfer.preview", "earlier"}
+)
 
 
 def db(fn):
@@ -115,9 +121,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def on_end(self, frame):
         conversation = await db(services.conversation_end)(
-            actor=self.actor, conversation_id=self.target(frame)
+            actor=self.actor, conversation_id=self.target(frame), **self.end_details(frame)
         )
         await self.push(selectors.ended_frame(conversation, by=self.kind))
+
+    def end_details(self, frame) -> dict:
+        return {}
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -151,7 +160,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         key = f"{frame['type']}:{conversation_id}"
         seen = frame
         if frame["type"] == "ended":
-            seen = frame["state"]  # the reply says by=youth, the group event the same: one is enough
+            seen = frame[
+                "state"
+            ]  # the reply says by=youth, the group event the same: one is enough
         if self.last_sent.get(key) == seen:
             return True
         self.last_sent[key] = seen
@@ -243,6 +254,7 @@ class YouthConsumer(ProtocolConsumer):
                 "protocol": protocol.PROTOCOL_VERSION,
                 "alias": youth.alias,
                 "conversation": summary,
+                "previous_staff": await db(selectors.previous_staff)(youth),
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )
@@ -253,6 +265,22 @@ class YouthConsumer(ProtocolConsumer):
             await self.follow(summary["id"], seen)
             if conversation.state == conversation.State.QUEUED:
                 await self.push_queued(conversation)
+
+    async def push(self, frame: dict):
+        if frame["type"] in STAFF_ONLY_FRAMES:
+            # Never on a youth group; this is a second lock on the same door.
+            logger.error("a staff-only %s frame reached a youth socket", frame["type"])
+            return
+        await super().push(frame)
+
+    async def on_feedback(self, frame: protocol.YouthFeedback):
+        await db(services.feedback_give)(
+            youth=self.actor.youth,
+            conversation_id=frame.conversation_id,
+            scores=frame.scores,
+            text=frame.text,
+        )
+        await self.send_frame({"type": "feedback.thanks", "conversation_id": frame.conversation_id})
 
     async def push_queued(self, conversation):
         try:
@@ -325,13 +353,38 @@ class StaffConsumer(ProtocolConsumer):
                 "protocol": protocol.PROTOCOL_VERSION,
                 "staff": self.profile.public_card(),
                 "status": self.profile.status,
+                "capacity": self.profile.capacity,
                 "conversations": summaries,
                 "queue": entries,
+                "transfers": await db(self.my_transfers)(),
+                "canned": await db(staff_selectors.canned_replies_for)(self.profile),
+                "tags": STAFF_TAGS,
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )
         for summary in summaries:
             await self.follow(summary["id"], frame.last_seq.get(summary["id"], 0))
+
+    def my_transfers(self) -> list[dict]:
+        cards = [selectors.transfer_card(t) for t in selectors.pending_transfers()]
+        return [card for card in cards if queue.transfer_concerns(card, self.me)]
+
+    async def follow(self, conversation_id: str, after_seq: int):
+        await super().follow(conversation_id, after_seq)
+        await self.join(events.conversation_staff_group(conversation_id))
+        await self.send_frame(
+            await db(selectors.staff_context)(self.scope["user"], conversation_id)
+        )
+
+    async def unfollow(self, conversation_id: str):
+        for group in (
+            events.conversation_group(conversation_id),
+            events.conversation_staff_group(conversation_id),
+        ):
+            if group in self.joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                self.joined.discard(group)
+        self.delivered.pop(conversation_id, None)
 
     def load_scope(self):
         profile = selectors.staff_profile(self.scope["user"])
@@ -347,11 +400,30 @@ class StaffConsumer(ProtocolConsumer):
             frame = {"type": "queue.update", "queue": queue.personalise(frame["queue"], self.me)}
         elif kind == "crisis.alert" and not queue.alert_concerns(frame, self.me):
             return
-        # A new assignment of this staff member (from any of their tabs): listen and catch up.
-        if kind == "assigned" and frame["conversation"]["id"] not in self.delivered:
-            await super().push(frame)
-            await self.follow(frame["conversation"]["id"], 0)
-            return
+        elif kind in ("transfer.offer", "transfer.closed"):
+            if not queue.transfer_concerns(frame["transfer"], self.me):
+                return
+        if kind == "assigned":
+            conversation = frame["conversation"]
+            staff = conversation["staff"] or {}
+            if staff.get("id") != self.profile.user_id:
+                # Transferred to a colleague: this person lets go of it.
+                if conversation["id"] in self.delivered:
+                    await self.unfollow(conversation["id"])
+                    await self.send_frame(
+                        {
+                            "type": "transferred",
+                            "conversation_id": conversation["id"],
+                            "to": conversation["staff"],
+                        }
+                    )
+                return
+            if conversation["id"] not in self.delivered:
+                # A new assignment of this staff member (from any of their tabs, or a
+                # transfer they accepted): listen and catch up.
+                await super().push(frame)
+                await self.follow(conversation["id"], 0)
+                return
         await super().push(frame)
 
     async def on_ping(self, frame):
@@ -389,3 +461,65 @@ class StaffConsumer(ProtocolConsumer):
 
     def target(self, frame) -> str:
         return frame.conversation_id
+
+    def end_details(self, frame: protocol.StaffEnd) -> dict:
+        return {"tags": frame.tags, "triage": frame.triage, "feedback": frame.feedback}
+
+    async def on_note(self, frame: protocol.StaffNote):
+        note, _ = await db(services.note_add)(
+            actor=self.actor,
+            conversation_id=frame.conversation_id,
+            client_id=frame.client_id,
+            text=frame.text,
+        )
+        await self.send_frame(note)
+
+    async def on_transfer(self, frame: protocol.TransferOffer):
+        transfer = await db(queue_services.transfer_offer)(
+            user=self.scope["user"],
+            conversation_id=frame.conversation_id,
+            target=frame.target,
+            note=frame.note,
+        )
+        card = await db(selectors.transfer_card)(transfer)
+        await self.send_frame({"type": "transfer.offer", "transfer": card})
+
+    async def on_transfer_preview(self, frame: protocol.TransferAction):
+        preview = await db(queue_services.transfer_preview)(
+            user=self.scope["user"], transfer_id=frame.transfer_id
+        )
+        await self.send_frame(preview)
+
+    async def on_transfer_accept(self, frame: protocol.TransferAction):
+        conversation = await db(queue_services.transfer_accept)(
+            user=self.scope["user"], transfer_id=frame.transfer_id
+        )
+        await self.push(selectors.assigned_frame(conversation))
+
+    async def on_transfer_decline(self, frame: protocol.TransferAction):
+        await db(queue_services.transfer_decline)(
+            user=self.scope["user"], transfer_id=frame.transfer_id
+        )
+
+    async def on_transfer_cancel(self, frame: protocol.TransferAction):
+        await db(queue_services.transfer_cancel)(
+            user=self.scope["user"], transfer_id=frame.transfer_id
+        )
+
+    async def on_earlier(self, frame: protocol.Earlier):
+        reply = await db(services.earlier_read)(
+            user=self.scope["user"],
+            conversation_id=frame.conversation_id,
+            earlier_id=frame.earlier_id,
+        )
+        await self.send_frame(reply)
+
+    async def on_capacity(self, frame: protocol.Capacity):
+        profile = await db(queue_services.staff_set_capacity)(
+            user=self.scope["user"], capacity=frame.capacity
+        )
+        self.me = await db(self.load_scope)()
+        await self.send_frame({"type": "capacity", "capacity": profile.capacity})
+
+    async def on_shift(self, frame: protocol.Shift):
+        await self.send_frame({"type": "shift", "staff": await db(queue.shift)(self.me)})

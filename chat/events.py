@@ -24,6 +24,11 @@ def conversation_group(conversation_id) -> str:
     return f"conv.{uuid.UUID(str(conversation_id)).hex}"
 
 
+def conversation_staff_group(conversation_id) -> str:
+    """Staff-only frames about a conversation (internal notes): no youth socket joins it."""
+    return f"convstaff.{uuid.UUID(str(conversation_id)).hex}"
+
+
 def youth_group(youth_id) -> str:
     return f"youth.{uuid.UUID(str(youth_id)).hex}"
 

@@ -21,6 +21,28 @@ TOPICS = {
     "other": "Noe annet",
 }
 
+# How staff tag a conversation when they end it: staff-only, never shown to youth.
+STAFF_TAGS = {
+    "stress": "Stress/worry",
+    "low_mood": "Low mood",
+    "school_work": "School/work",
+    "family": "Family",
+    "friends": "Friends",
+    "substances": "Substance use",
+    "body_sexual": "Body/sexual health",
+    "violence": "Violence/abuse",
+    "self_harm": "Self-harm",
+    "other": "Other",
+}
+
+
+class Triage(models.TextChoices):
+    """Staff's own judgement of how serious it was; never shown to youth."""
+
+    GREEN = "green", "Green"
+    YELLOW = "yellow", "Yellow"
+    RED = "red", "Red"
+
 
 class Youth(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -103,6 +125,11 @@ class Conversation(models.Model):
     next_seq = models.PositiveIntegerField(default=1)
     youth_read_seq = models.PositiveIntegerField(default=0)
     staff_read_seq = models.PositiveIntegerField(default=0)
+    # Set by staff when they end it (staff-only): keys of STAFF_TAGS and a Triage colour.
+    tags = models.JSONField(default=list, blank=True)
+    triage = models.CharField(max_length=8, choices=Triage.choices, blank=True)
+    # Whether staff asked the youth for feedback when ending.
+    feedback_requested = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -175,3 +202,98 @@ class Message(models.Model):
                 fields=["conversation", "sender", "client_id"], name="message_client_id_unique"
             ),
         ]
+
+
+class Note(models.Model):
+    """An internal note on a conversation: staff only, never sent to the youth, encrypted
+    under the conversation's data key (so retention destroys it with the messages)."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        TRANSFER = "transfer", "Transfer note"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.NOTE)
+    body = models.BinaryField()
+    client_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "author", "client_id"],
+                condition=~Q(client_id=""),
+                name="note_client_id_unique",
+            ),
+        ]
+
+
+class Transfer(models.Model):
+    """A request to hand an active conversation to a colleague or a role. The sender stays
+    assigned (and the youth is never alone) until someone accepts."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="transfers"
+    )
+    from_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers_sent"
+    )
+    to_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transfers_received",
+    )
+    to_role = models.CharField(max_length=32, blank=True)
+    note = models.ForeignKey(Note, on_delete=models.SET_NULL, null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(state="pending"),
+                name="one_pending_transfer_per_conversation",
+            ),
+            models.CheckConstraint(
+                condition=Q(to_staff__isnull=False) | ~Q(to_role=""),
+                name="transfer_has_a_target",
+            ),
+        ]
+
+
+class Feedback(models.Model):
+    """The youth's answers after a chat: four statements on 0–5 (as in the family-meeting
+    evaluation, Møreforsking 2016) and optional free text, encrypted like messages."""
+
+    STATEMENTS = ("understood", "talked_about", "form", "useful")
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="feedback"
+    )
+    understood = models.PositiveSmallIntegerField(null=True, blank=True)
+    talked_about = models.PositiveSmallIntegerField(null=True, blank=True)
+    form = models.PositiveSmallIntegerField(null=True, blank=True)
+    useful = models.PositiveSmallIntegerField(null=True, blank=True)
+    text = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -114,8 +114,55 @@ class YouthEnd(Frame):
     pass
 
 
+Tag = Annotated[str, msgspec.Meta(max_length=16)]  # one of chat.models.STAFF_TAGS (bad_tags)
+
+
 class StaffEnd(Frame):
     conversation_id: ConversationId
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=10)] = []
+    triage: Literal["green", "yellow", "red"] | None = None
+    feedback: bool = False  # ask the youth for feedback
+
+
+class StaffNote(Frame):
+    conversation_id: ConversationId
+    client_id: ClientId
+    text: Text
+
+
+class TransferOffer(Frame):
+    conversation_id: ConversationId
+    target: Target  # {"staff": id} | {"role": name}
+    note: Text
+
+
+class TransferAction(Frame):
+    transfer_id: ConversationId
+
+
+class Earlier(Frame):
+    conversation_id: ConversationId  # the current conversation
+    earlier_id: ConversationId
+
+
+class Capacity(Frame):
+    capacity: int
+
+
+class Shift(Frame):
+    pass
+
+
+Score = Annotated[int, msgspec.Meta(ge=0, le=5)]
+
+
+class YouthFeedback(Frame):
+    conversation_id: ConversationId
+    scores: Annotated[
+        dict[Annotated[str, msgspec.Meta(max_length=16)], Score | None],
+        msgspec.Meta(max_length=4),
+    ] = {}
+    text: Annotated[str, msgspec.Meta(max_length=5000)] = ""
 
 
 class Accept(Frame):
@@ -153,6 +200,7 @@ YOUTH_FRAMES: dict[str, type[Frame]] = {
     "read": YouthRead,
     "sync": YouthSync,
     "end": YouthEnd,
+    "feedback": YouthFeedback,
     "ping": Ping,
 }
 
@@ -168,6 +216,15 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "read": StaffRead,
     "sync": StaffSync,
     "end": StaffEnd,
+    "note": StaffNote,
+    "transfer": TransferOffer,
+    "transfer_preview": TransferAction,
+    "transfer_accept": TransferAction,
+    "transfer_decline": TransferAction,
+    "transfer_cancel": TransferAction,
+    "earlier": Earlier,
+    "capacity": Capacity,
+    "shift": Shift,
     "ping": Ping,
 }
 

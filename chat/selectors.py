@@ -9,7 +9,7 @@ from youthhub.staff.models import StaffProfile
 
 from .actors import Actor
 from .errors import ServiceError
-from .models import Conversation, ConversationKey, Message, Youth
+from .models import Conversation, ConversationKey, Message, Note, Transfer, Youth
 
 
 def data_key(conversation_id) -> bytes | None:
@@ -143,12 +143,164 @@ def assigned_frame(conversation: Conversation) -> dict:
 
 
 def ended_frame(conversation: Conversation, *, by: str) -> dict:
+    """Both sides see this; staff-only facts (tags, triage) are never in it."""
     return {
         "type": "ended",
         "conversation_id": str(conversation.id),
         "state": conversation.state,
         "by": by,
+        "feedback": conversation.feedback_requested,
     }
+
+
+# -- staff-only reads --------------------------------------------------------------------------
+
+
+def note_aad(conversation_id, note_id) -> str:
+    return f"note:{conversation_id}:{note_id}"
+
+
+def note_frame(note: Note, text: str | None) -> dict:
+    return {
+        "type": "note",
+        "conversation_id": str(note.conversation_id),
+        "id": str(note.id),
+        "kind": note.kind,
+        "author": note.author.staff_profile.display_name,
+        "text": text,
+        "created_at": note.created_at.isoformat(),
+        "client_id": note.client_id or None,
+    }
+
+
+def notes(conversation: Conversation) -> list[dict]:
+    """The conversation's internal notes, oldest first, decrypted (text None once deleted)."""
+    rows = list(
+        Note.objects.filter(conversation=conversation).select_related("author__staff_profile")
+    )
+    key = data_key(conversation.id) if rows else None
+    return [
+        note_frame(
+            row,
+            crypto.open_text(key, bytes(row.body), aad=note_aad(row.conversation_id, row.id))
+            if key is not None
+            else None,
+        )
+        for row in rows
+    ]
+
+
+def earlier_with(conversation: Conversation, user) -> list[Conversation]:
+    """Earlier conversations of the same youth that `user` was part of (assigned, or wrote in),
+    still within retention (their data key exists): continuity with a primary contact."""
+    ended = [Conversation.State.ENDED]
+    part_of = Conversation.objects.filter(youth_id=conversation.youth_id, state__in=ended).exclude(
+        id=conversation.id
+    )
+    ids = set(part_of.filter(assigned_staff=user).values_list("id", flat=True))
+    ids |= set(
+        Message.objects.filter(conversation__in=part_of, staff=user).values_list(
+            "conversation_id", flat=True
+        )
+    )
+    kept = ConversationKey.objects.filter(conversation_id__in=ids, wrapped__isnull=False)
+    return list(
+        Conversation.objects.filter(id__in=kept.values("conversation_id")).order_by("-created_at")
+    )
+
+
+def earlier_card(conversation: Conversation) -> dict:
+    return {
+        "id": str(conversation.id),
+        "created_at": conversation.created_at.isoformat(),
+        "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
+        "topic": conversation.topic or None,
+        "messages": conversation.latest_seq,
+    }
+
+
+def staff_context(user, conversation_id) -> dict:
+    """Staff-only facts about a conversation they are part of: its internal notes and the
+    earlier conversations with this youth they may open (metadata only: opening one is an
+    audited read, services.earlier_read)."""
+    conversation = conversation_for(Actor.for_staff(user), conversation_id)
+    return {
+        "type": "staff_context",
+        "conversation_id": str(conversation.id),
+        "notes": notes(conversation),
+        "earlier": [earlier_card(c) for c in earlier_with(conversation, user)],
+    }
+
+
+def transfer_card(transfer: Transfer) -> dict:
+    """A transfer as staff see it in offers and updates: who, to whom, never the note text."""
+    c = transfer.conversation
+    to = transfer.to_staff.staff_profile.public_card() if transfer.to_staff_id else None
+    return {
+        "id": str(transfer.id),
+        "conversation_id": str(c.id),
+        "alias": c.youth.alias,
+        "ticket": c.ticket or None,
+        "channel": c.channel,
+        "pool_id": c.pool_id,
+        "site_id": c.site_id,
+        "crisis": c.crisis,
+        "from": transfer.from_staff.staff_profile.public_card(),
+        "to_staff": to,
+        "to_role": transfer.to_role or None,
+        "state": transfer.state,
+        "created_at": transfer.created_at.isoformat(),
+    }
+
+
+def transfer_with_relations(transfer_id) -> Transfer:
+    transfer_id = conversation_uuid(transfer_id)  # same shape check: a UUID or not_found
+    transfer = (
+        Transfer.objects.select_related(
+            "conversation__youth",
+            "from_staff__staff_profile",
+            "to_staff__staff_profile",
+        )
+        .filter(id=transfer_id)
+        .first()
+    )
+    if transfer is None:
+        raise ServiceError("not_found", "There is no such transfer.")
+    return transfer
+
+
+def pending_transfers() -> list[Transfer]:
+    return list(
+        Transfer.objects.filter(state=Transfer.State.PENDING)
+        .select_related(
+            "conversation__youth", "from_staff__staff_profile", "to_staff__staff_profile"
+        )
+        .order_by("created_at")
+    )
+
+
+def previous_staff(youth: Youth, limit: int = 3) -> list[dict]:
+    """Staff this youth talked with before (within retention), most recent first: the youth
+    may ask for the same person again."""
+    rows = (
+        Conversation.objects.filter(
+            youth=youth,
+            state=Conversation.State.ENDED,
+            assigned_staff__is_active=True,
+            key__wrapped__isnull=False,
+        )
+        .select_related("assigned_staff__staff_profile")
+        .order_by("-created_at")
+    )
+    cards, seen = [], set()
+    for row in rows[:50]:
+        if row.assigned_staff_id in seen:
+            continue
+        seen.add(row.assigned_staff_id)
+        cards.append(row.assigned_staff.staff_profile.public_card())
+        if len(cards) == limit:
+            break
+    return cards
 
 
 def staff_open_conversations(user) -> list[Conversation]:

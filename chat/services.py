@@ -15,12 +15,23 @@ from django.utils import timezone
 
 from dropin.broadcast import queue_changed
 from youthhub import crypto, ratelimit
+from youthhub.audit.services import audit_record
 
 from . import events, selectors
 from .actors import Actor
 from .aliases import random_alias
 from .errors import ServiceError
-from .models import Conversation, ConversationKey, Message, Youth
+from .models import (
+    STAFF_TAGS,
+    Conversation,
+    ConversationKey,
+    Feedback,
+    Message,
+    Note,
+    Transfer,
+    Triage,
+    Youth,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Anonymous identity
@@ -255,8 +266,33 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
     return seq
 
 
-def conversation_end(*, actor: Actor, conversation_id) -> Conversation:
-    """End an active chat, or (youth) leave the queue: that is 'abandoned'."""
+def _check_end_details(tags, triage) -> tuple[list[str], str]:
+    tags = list(dict.fromkeys(tags or []))
+    unknown = [tag for tag in tags if tag not in STAFF_TAGS]
+    if unknown:
+        raise ServiceError("bad_tags", f"Unknown tags {unknown}; use: {', '.join(STAFF_TAGS)}.")
+    triage = triage or ""
+    if triage and triage not in Triage.values:
+        raise ServiceError("bad_triage", "Triage is green, yellow or red.")
+    return tags, triage
+
+
+def conversation_end(
+    *,
+    actor: Actor,
+    conversation_id,
+    tags: list[str] | None = None,
+    triage: str | None = None,
+    feedback: bool = False,
+) -> Conversation:
+    """End an active chat, or (youth) leave the queue: that is 'abandoned'.
+
+    Staff may tag it (STAFF_TAGS), give a triage colour and ask the youth for feedback; the
+    tags and colour are staff-only. A pending transfer is cancelled.
+    """
+    if actor.kind == "youth" and (tags or triage or feedback):
+        raise ServiceError("not_allowed", "Only staff tag a conversation.")
+    tags, triage = _check_end_details(tags, triage)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if not conversation.is_open:
@@ -266,13 +302,161 @@ def conversation_end(*, actor: Actor, conversation_id) -> Conversation:
             Conversation.State.ABANDONED if was_queued else Conversation.State.ENDED
         )
         conversation.ended_at = timezone.now()
-        conversation.save(update_fields=["state", "ended_at"])
+        conversation.tags = tags
+        conversation.triage = triage
+        conversation.feedback_requested = bool(feedback) and not was_queued
+        conversation.save(
+            update_fields=["state", "ended_at", "tags", "triage", "feedback_requested"]
+        )
+        _close_pending_transfer(conversation, Transfer.State.CANCELLED, by=actor.user)
         events.publish_on_commit(
             events.conversation_group(conversation.id),
             selectors.ended_frame(conversation, by=actor.kind),
         )
         queue_changed()  # a place in the queue or a staff member's capacity freed up
     return conversation
+
+
+def _close_pending_transfer(conversation: Conversation, state: str, *, by) -> None:
+    pending = Transfer.objects.filter(conversation=conversation, state=Transfer.State.PENDING)
+    for transfer in pending.select_related(
+        "conversation__youth", "from_staff__staff_profile", "to_staff__staff_profile"
+    ):
+        transfer_close(transfer, state, by=by)
+
+
+def transfer_close(transfer: Transfer, state: str, *, by) -> None:
+    """Mark a pending transfer decided (inside the caller's transaction) and tell staff."""
+    transfer.state = state
+    transfer.decided_at = timezone.now()
+    transfer.decided_by = by
+    transfer.save(update_fields=["state", "decided_at", "decided_by"])
+    audit_record(
+        f"transfer.{state}",
+        actor=by,
+        conversation_id=transfer.conversation_id,
+        transfer=transfer.id,
+    )
+    frame = {"type": "transfer.closed", "transfer": selectors.transfer_card(transfer)}
+    events.publish_on_commit(events.STAFF_QUEUE, frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff-only: internal notes, continuity
+
+
+def note_add(
+    *, actor: Actor, conversation_id, client_id: str, text: str, kind: str = Note.Kind.NOTE
+):
+    """An internal note on a conversation the staff member is part of. Never sent to the
+    youth (published on the staff-only group), encrypted under the conversation's key.
+    Idempotent on client_id. Returns (note frame, created)."""
+    if actor.kind != "staff":
+        raise ServiceError("not_allowed", "Only staff write notes.")
+    _check_text(text)
+    with transaction.atomic():
+        conversation = selectors.conversation_for(actor, conversation_id, lock=True)
+        if client_id:
+            existing = Note.objects.filter(
+                conversation=conversation, author=actor.user, client_id=client_id
+            ).first()
+            if existing is not None:
+                frames = [f for f in selectors.notes(conversation) if f["id"] == str(existing.id)]
+                return frames[0], False
+        if not conversation.is_open:
+            raise ServiceError("closed", "This conversation has ended.")
+        note = note_create(conversation, actor.user, text, kind=kind, client_id=client_id)
+        frame = selectors.note_frame(note, text)
+        events.publish_on_commit(events.conversation_staff_group(conversation.id), frame)
+        audit_record("note.add", actor=actor.user, conversation_id=conversation.id, note=note.id)
+    return frame, True
+
+
+def note_create(conversation, author, text: str, *, kind: str, client_id: str = "") -> Note:
+    key = selectors.data_key(conversation.id)
+    if key is None:
+        raise ServiceError("closed", "This conversation's content has been deleted.")
+    note = Note(conversation=conversation, author=author, kind=kind, client_id=client_id or "")
+    note.body = crypto.seal_text(key, text, aad=selectors.note_aad(conversation.id, note.id))
+    note.save()
+    return note
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise ServiceError("empty", "The text is empty.")
+    if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
+        raise ServiceError(
+            "too_long",
+            f"A text can be at most {settings.YOUTHHUB_MAX_MESSAGE_CHARS} characters.",
+        )
+
+
+def earlier_read(*, user, conversation_id, earlier_id) -> dict:
+    """The transcript of an earlier conversation of the same youth, for the staff member now
+    talking with them, if they were part of it and it is within retention. Audited."""
+    with transaction.atomic():
+        current = selectors.conversation_for(Actor.for_staff(user), conversation_id)
+        if current.state != Conversation.State.ACTIVE:
+            raise ServiceError("closed", "This conversation has ended.")
+        earlier_id = selectors.conversation_uuid(earlier_id)
+        allowed = {c.id: c for c in selectors.earlier_with(current, user)}
+        earlier = allowed.get(earlier_id)
+        if earlier is None:
+            raise ServiceError("not_allowed", "You cannot read that conversation.")
+        audit_record(
+            "transcript.read",
+            actor=user,
+            conversation_id=earlier.id,
+            reason="continuity",
+            via=current.id,
+        )
+        return {
+            "type": "earlier",
+            "conversation_id": str(current.id),
+            "earlier": selectors.earlier_card(earlier),
+            "messages": selectors.messages(earlier, after_seq=0),
+            "notes": selectors.notes(earlier),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Youth feedback
+
+FEEDBACK_TEXT_MAX = 1000
+
+
+def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = "") -> Feedback:
+    """The youth's answers after a chat staff asked feedback for: each statement 0–5 or
+    skipped, optional text (encrypted; the form warns not to write names). Once only."""
+    unknown = set(scores) - set(Feedback.STATEMENTS)
+    if unknown:
+        raise ServiceError("bad_feedback", f"Unknown statements {sorted(unknown)}.")
+    for value in scores.values():
+        if value is not None and (type(value) is not int or not 0 <= value <= 5):
+            raise ServiceError("bad_feedback", "Each answer is a whole number from 0 to 5.")
+    text = (text or "").strip()
+    if len(text) > FEEDBACK_TEXT_MAX:
+        raise ServiceError("too_long", f"Feedback can be at most {FEEDBACK_TEXT_MAX} characters.")
+    if not text and all(scores.get(name) is None for name in Feedback.STATEMENTS):
+        raise ServiceError("empty", "The feedback is empty.")
+    with transaction.atomic():
+        conversation = selectors.conversation_for(
+            Actor.for_youth(youth), conversation_id, lock=True
+        )
+        if conversation.state != Conversation.State.ENDED or not conversation.feedback_requested:
+            raise ServiceError("not_allowed", "Feedback is asked for after a chat ends.")
+        if Feedback.objects.filter(conversation=conversation).exists():
+            raise ServiceError("conflict", "You have already given feedback. Thank you!")
+        body = None
+        if text:
+            key = selectors.data_key(conversation.id)
+            body = crypto.seal_text(key, text, aad=f"feedback:{conversation.id}")
+        return Feedback.objects.create(
+            conversation=conversation,
+            text=body,
+            **{name: scores.get(name) for name in Feedback.STATEMENTS},
+        )
 
 
 def conversation_destroy_content(*, conversation: Conversation) -> None:

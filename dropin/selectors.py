@@ -121,6 +121,49 @@ def on_duty(now: datetime | None = None) -> list[StaffScope]:
     return [staff_scope(p, busy.get(p.user_id, 0)) for p in profiles]
 
 
+def shift(me: StaffScope, now: datetime | None = None) -> list[dict]:
+    """ "My shift": colleagues who serve any of my queues (supervisors: everyone) and are not
+    offline, with their status, open chats and capacity."""
+    now = now or timezone.now()
+    profiles = (
+        StaffProfile.objects.filter(user__is_active=True, seen_at__gte=presence_cutoff(now))
+        .exclude(status=Status.OFFLINE)
+        .prefetch_related("sites")
+        .order_by("display_name")
+    )
+    rows = []
+    chats = active_counts([p.user_id for p in profiles])
+    for profile in profiles:
+        scope = staff_scope(profile)
+        shares = scope.site_ids & me.site_ids or scope.pool_ids & me.pool_ids
+        if not (me.is_supervisor or shares or profile.user_id == me.user_id):
+            continue
+        rows.append(
+            {
+                **profile.public_card(),
+                "status": profile.status,
+                "chats": chats.get(profile.user_id, 0),
+                "capacity": profile.capacity,
+                "me": profile.user_id == me.user_id,
+            }
+        )
+    return rows
+
+
+def transfer_concerns(card: dict, me: StaffScope) -> bool:
+    """Who hears of a transfer: its sender, whoever may receive it, and supervisors."""
+    return me.is_supervisor or me.user_id == card["from"]["id"] or may_receive_transfer(card, me)
+
+
+def may_receive_transfer(card: dict, me: StaffScope) -> bool:
+    """The named colleague, or (to a role) anyone of that role who serves the youth's queue."""
+    if me.user_id == card["from"]["id"]:
+        return False
+    if card["to_staff"] is not None:
+        return card["to_staff"]["id"] == me.user_id
+    return card["to_role"] == me.role and me.serves(_RowEntry({**card, "target": "any"}))
+
+
 def recent_handle_seconds() -> float:
     """Mean duration of recent chats (cached for a minute: it moves slowly)."""
     key = "yh:handle-seconds"

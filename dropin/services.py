@@ -17,8 +17,15 @@ from chat import events
 from chat import selectors as chat_selectors
 from chat.actors import Actor
 from chat.errors import ServiceError
-from chat.models import TOPICS, Conversation, Youth
-from chat.services import conversation_key_create, youth_return_code_issue, youth_session_create
+from chat.models import TOPICS, Conversation, Note, Transfer, Youth
+from chat.services import (
+    conversation_key_create,
+    note_create,
+    transfer_close,
+    youth_return_code_issue,
+    youth_session_create,
+)
+from youthhub.audit.services import audit_record
 from youthhub.staff.models import Role, StaffProfile, Status
 
 from . import broadcast, selectors
@@ -456,3 +463,167 @@ def queue_tick(*, now=None) -> dict:
         with transaction.atomic():
             broadcast.queue_changed()
     return {"switch_offers": offered, "no_shows": no_shows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacity and transfers between staff
+
+MAX_CAPACITY = 10
+
+
+def staff_set_capacity(*, user, capacity: int) -> StaffProfile:
+    """How many chats this person takes at once (1–10). Open chats above it stay open."""
+    if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:
+        raise ServiceError("bad_capacity", f"Capacity is a number from 1 to {MAX_CAPACITY}.")
+    profile = _profile_of(user)
+    with transaction.atomic():
+        StaffProfile.objects.filter(pk=profile.pk).update(capacity=capacity)
+        broadcast.queue_changed()  # free places change everyone's estimate
+    profile.capacity = capacity
+    return profile
+
+
+def _transfer_target(target, conversation: Conversation, user) -> dict:
+    if not isinstance(target, dict) or len(target) != 1:
+        raise ServiceError("bad_target", 'Transfer to {"staff": id} or {"role": name}.')
+    ((kind, value),) = target.items()
+    if kind == "staff":
+        if type(value) is not int or value == user.id:
+            raise ServiceError("bad_target", "Choose a colleague.")
+        profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
+        if profile is None or not selectors.staff_scope(profile).serves(conversation):
+            raise ServiceError("bad_target", "That colleague does not serve this youth's queue.")
+        if profile.user_id not in {s.user_id for s in selectors.on_duty()}:
+            raise ServiceError("not_on_duty", f"{profile.display_name} is not on right now.")
+        return {"to_staff": profile.user}
+    if kind == "role":
+        if value not in Role.values:
+            raise ServiceError("bad_target", "There is no such role.")
+        return {"to_role": value}
+    raise ServiceError("bad_target", 'Transfer to {"staff": id} or {"role": name}.')
+
+
+def transfer_offer(*, user, conversation_id, target, note: str) -> Transfer:
+    """Offer an active conversation to a colleague or a role, with a note for them.
+
+    The sender stays assigned (and keeps chatting) until someone accepts, so the youth is
+    never alone in between. One pending transfer per conversation.
+    """
+    if not isinstance(note, str) or not note.strip():
+        raise ServiceError("note_required", "Write a short note for your colleague.")
+    with transaction.atomic():
+        conversation = chat_selectors.conversation_for(
+            Actor.for_staff(user), conversation_id, lock=True
+        )
+        if conversation.state != Conversation.State.ACTIVE:
+            raise ServiceError("closed", "Only an active conversation can be transferred.")
+        if Transfer.objects.filter(
+            conversation=conversation, state=Transfer.State.PENDING
+        ).exists():
+            raise ServiceError("conflict", "This conversation already has a pending transfer.")
+        fields = _transfer_target(target, conversation, user)
+        if len(note) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
+            raise ServiceError("too_long", "The note is too long.")
+        written = note_create(conversation, user, note, kind=Note.Kind.TRANSFER)
+        transfer = Transfer.objects.create(
+            conversation=conversation, from_staff=user, note=written, **fields
+        )
+        audit_record(
+            "transfer.offer",
+            actor=user,
+            conversation_id=conversation.id,
+            transfer=transfer.id,
+            to_staff=fields.get("to_staff") and fields["to_staff"].id,
+            to_role=fields.get("to_role"),
+        )
+        transfer = chat_selectors.transfer_with_relations(transfer.id)
+        frame = {"type": "transfer.offer", "transfer": chat_selectors.transfer_card(transfer)}
+        events.publish_on_commit(events.STAFF_QUEUE, frame)
+        events.publish_on_commit(
+            events.conversation_staff_group(conversation.id),
+            chat_selectors.note_frame(written, note),
+        )
+    return transfer
+
+
+def _lock_transfer(transfer: Transfer) -> None:
+    """Lock the conversation, then the transfer (the order conversation_end uses too, so the
+    two never deadlock), and re-read the transfer's state."""
+    Conversation.objects.select_for_update().filter(pk=transfer.conversation_id).first()
+    Transfer.objects.select_for_update().filter(pk=transfer.pk).first()
+    transfer.refresh_from_db(fields=["state"])
+
+
+def _pending_transfer_for(
+    user, transfer_id, *, lock: bool
+) -> tuple[Transfer, selectors.StaffScope]:
+    transfer = chat_selectors.transfer_with_relations(transfer_id)
+    if lock:
+        _lock_transfer(transfer)
+    scope = selectors.staff_scope(_profile_of(user))
+    if not selectors.may_receive_transfer(chat_selectors.transfer_card(transfer), scope):
+        raise ServiceError("not_allowed", "This transfer is not for you.")
+    if transfer.state != Transfer.State.PENDING:
+        raise ServiceError("conflict", "This transfer has already been answered or withdrawn.")
+    return transfer, scope
+
+
+def transfer_preview(*, user, transfer_id) -> dict:
+    """What the receiving colleague reads before accepting: the note, the notes and the
+    whole conversation. Audited as a transcript read."""
+    with transaction.atomic():
+        transfer, _ = _pending_transfer_for(user, transfer_id, lock=False)
+        conversation = transfer.conversation
+        audit_record(
+            "transcript.read",
+            actor=user,
+            conversation_id=conversation.id,
+            reason="transfer",
+            transfer=transfer.id,
+        )
+        return {
+            "type": "transfer.preview",
+            "transfer": chat_selectors.transfer_card(transfer),
+            "conversation": chat_selectors.conversation_summary(conversation),
+            "messages": chat_selectors.messages(conversation, after_seq=0),
+            "notes": chat_selectors.notes(conversation),
+        }
+
+
+def transfer_accept(*, user, transfer_id) -> Conversation:
+    """Take over the conversation: the youth sees the new person join, the sender lets go."""
+    with transaction.atomic():
+        _lock_staff_with_capacity(user)
+        transfer, _ = _pending_transfer_for(user, transfer_id, lock=True)
+        moved = Conversation.objects.filter(
+            id=transfer.conversation_id,
+            state=Conversation.State.ACTIVE,
+            assigned_staff=transfer.from_staff,
+        ).update(assigned_staff=user)
+        if not moved:
+            raise ServiceError("conflict", "This conversation has ended or moved meanwhile.")
+        transfer_close(transfer, Transfer.State.ACCEPTED, by=user)
+        return _after_take(transfer.conversation_id, user)
+
+
+def transfer_decline(*, user, transfer_id) -> Transfer:
+    """A named colleague says no (a role transfer waits for someone else, or is withdrawn)."""
+    with transaction.atomic():
+        transfer, _ = _pending_transfer_for(user, transfer_id, lock=True)
+        if transfer.to_staff_id != user.id:
+            raise ServiceError("not_allowed", "Only the named colleague can decline.")
+        transfer_close(transfer, Transfer.State.DECLINED, by=user)
+    return transfer
+
+
+def transfer_cancel(*, user, transfer_id) -> Transfer:
+    """The sender withdraws the offer and keeps the conversation."""
+    with transaction.atomic():
+        transfer = chat_selectors.transfer_with_relations(transfer_id)
+        _lock_transfer(transfer)
+        if transfer.from_staff_id != user.id:
+            raise ServiceError("not_allowed", "Only the sender can withdraw a transfer.")
+        if transfer.state != Transfer.State.PENDING:
+            raise ServiceError("conflict", "This transfer has already been answered or withdrawn.")
+        transfer_close(transfer, Transfer.State.CANCELLED, by=user)
+    return transfer

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "youthhub.staff",
+    "youthhub.audit",
     "dropin",
     "chat",
     "frontend",

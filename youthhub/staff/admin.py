@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import StaffProfile
+from .models import CannedReply, StaffProfile
 
 
 @admin.register(StaffProfile)
@@ -10,3 +10,11 @@ class StaffProfileAdmin(admin.ModelAdmin):
     search_fields = ("display_name", "user__username")
     filter_horizontal = ("sites",)
     readonly_fields = ("seen_at",)
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ("title", "language", "role", "order", "active")
+    list_filter = ("language", "role", "active")
+    list_editable = ("order", "active")
+    search_fields = ("title", "text")

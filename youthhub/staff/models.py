@@ -98,3 +98,25 @@ class StaffProfile(models.Model):
             "interests": list(self.interests),
             "languages": list(self.languages),
         }
+
+
+class CannedReply(models.Model):
+    """A ready-made reply staff insert and edit before sending; managed in the admin."""
+
+    title = models.CharField(max_length=60)
+    text = models.TextField(max_length=2000)
+    # Blank: for every role.
+    role = models.CharField(max_length=32, choices=Role.choices, blank=True)
+    language = models.CharField(max_length=8, default="nb", help_text="e.g. nb, en")
+    order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["language", "order", "title"]
+        verbose_name_plural = "canned replies"
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})"
+
+    def card(self) -> dict:
+        return {"id": self.pk, "title": self.title, "text": self.text, "language": self.language}
