@@ -97,3 +97,7 @@ def test_seed_demo_is_repeatable(django_user_model):
     call_command("seed_demo", stdout=io.StringIO())
     assert django_user_model.objects.filter(staff_profile__isnull=False).count() == 5
     assert django_user_model.objects.filter(staff_profile__is_supervisor=True).count() == 1
+    from youthhub.staff.management.commands.seed_demo import DEMO_CANNED
+    from youthhub.staff.models import CannedReply
+
+    assert CannedReply.objects.count() == len(DEMO_CANNED)  # seeded once, not twice

@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import INTERESTS, LANGUAGES, Role, StaffProfile
+from .models import INTERESTS, LANGUAGES, CannedReply, Role, StaffProfile
 
 
 def staff_create_or_update(
@@ -54,3 +54,17 @@ def staff_create_or_update(
         if sites:
             profile.sites.add(*sites)
     return profile
+
+
+def canned_reply_ensure(
+    *, title: str, text: str, language: str = "nb", role: str = "", order: int = 0
+):
+    """Create or update the canned reply with this title and language (seeding, imports)."""
+    if role and role not in Role.values:
+        raise ValidationError(f"Unknown role {role!r}.")
+    reply, _ = CannedReply.objects.update_or_create(
+        title=title,
+        language=language,
+        defaults={"text": text, "role": role, "order": order, "active": True},
+    )
+    return reply

@@ -7,7 +7,7 @@ from django.db import transaction
 from dropin.models import OpeningException
 from dropin.services import pool_ensure, site_ensure
 from youthhub.staff.models import Role, StaffProfile, Status
-from youthhub.staff.services import staff_create_or_update
+from youthhub.staff.services import canned_reply_ensure, staff_create_or_update
 
 DEMO_PASSWORD = "ungarena-demo-2026"
 # username, name, role, supervisor, card
@@ -74,6 +74,53 @@ DEMO_STAFF = [
     ),
 ]
 
+# Ready-made replies staff insert and edit before sending (per language; a role or everyone).
+DEMO_CANNED = [
+    (
+        "Velkommen",
+        "nb",
+        "",
+        "Hei, så fint at du tok kontakt! Jeg heter {name}. Hva har du lyst til å snakke om?",
+    ),
+    (
+        "Tar meg tid",
+        "nb",
+        "",
+        "Takk for at du forteller. Jeg leser det du skriver nå – gi meg et lite øyeblikk.",
+    ),
+    ("Anonymitet", "nb", "", "Du er anonym her. Du trenger ikke si navnet ditt eller hvor du bor."),
+    (
+        "Akutt",
+        "nb",
+        "",
+        "Hvis du er i fare nå, ring 113. Jeg blir her i chatten mens du ringer hvis du vil.",
+    ),
+    (
+        "Avslutte",
+        "nb",
+        "",
+        "Takk for praten. Du kan alltid komme tilbake – også til meg, hvis du vil.",
+    ),
+    (
+        "Søvn",
+        "nb",
+        Role.HEALTH_NURSE,
+        "Mange sover dårlig når de er stresset. Vil du at vi ser på noen små ting som kan hjelpe?",
+    ),
+    (
+        "Welcome",
+        "en",
+        "",
+        "Hi, good that you got in touch! My name is {name}. What would you like to talk about?",
+    ),
+    (
+        "Emergency",
+        "en",
+        "",
+        "If you are in danger now, call 113. I will stay here in the chat while you call if you want.",
+    ),
+]
+
 
 class Command(BaseCommand):
     help = (
@@ -110,6 +157,10 @@ class Command(BaseCommand):
                     is_supervisor=supervisor,
                     sites=[site],
                     card=card,
+                )
+            for order, (title, language, role, text) in enumerate(DEMO_CANNED):
+                canned_reply_ensure(
+                    title=title, text=text, language=language, role=role, order=order
                 )
             StaffProfile.objects.filter(user__username__in=[s[0] for s in DEMO_STAFF]).update(
                 status=Status.AVAILABLE
