@@ -12,6 +12,8 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from dropin import selectors as queue
 from dropin import services as queue_services
@@ -53,8 +55,17 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
         self.last_sent: dict[str, dict] = {}  # "kind:conversation" -> last such frame sent
+        self.language = self.chosen_language()
         ticker.ensure_started()
         await self.accept()
+
+    def chosen_language(self) -> str:
+        """The language the page was shown in (the switcher's cookie), else the default:
+        error messages on this socket speak it."""
+        chosen = self.scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+        if chosen in dict(settings.LANGUAGES):
+            return chosen
+        return settings.LANGUAGE_CODE
 
     async def disconnect(self, code):
         for group in self.joined:
@@ -64,19 +75,23 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     # -- inbound -------------------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        with translation.override(self.language):
+            await self.handle(text_data)
+
+    async def handle(self, text_data: str | None):
         if text_data is None:
-            return await self.send_error("bad_frame", "Only JSON text frames are accepted.")
+            return await self.send_error("bad_frame", _("Only JSON text frames are accepted."))
         if len(text_data) > settings.YOUTHHUB_MAX_FRAME_CHARS:
-            return await self.send_error("too_large", "The frame is too large.")
+            return await self.send_error("too_large", _("The frame is too large."))
         if not self.bucket.take():
-            return await self.send_error("rate_limited", "Slow down a little and try again.")
+            return await self.send_error("rate_limited", _("Slow down a little and try again."))
         frame = None
         try:
             frame = protocol.parse(text_data, self.frames)
             if self.actor is None and frame.type != "hello":
-                raise ServiceError("hello_required", "Send hello first.")
+                raise ServiceError("hello_required", _("Send hello first."))
             if self.actor is not None and frame.type == "hello":
-                raise ServiceError("not_allowed", "hello was already sent on this connection.")
+                raise ServiceError("not_allowed", _("hello was already sent on this connection."))
             await getattr(self, "on_" + frame.type)(frame)
         except ServiceError as exc:
             reply = exc.frame()
@@ -87,7 +102,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHORIZED)
         except Exception:
             logger.exception("unhandled error in %s consumer", self.kind)
-            await self.send_error("internal", "Something went wrong on our side. Try again.")
+            await self.send_error("internal", _("Something went wrong on our side. Try again."))
 
     async def on_ping(self, frame):
         await self.send_frame({"type": "pong"})
@@ -239,7 +254,7 @@ class YouthConsumer(ProtocolConsumer):
     def target(self, frame) -> str:
         # A youth has one conversation at a time: their frames name none.
         if self.conversation_id is None:
-            raise ServiceError("no_conversation", "Start a chat first.")
+            raise ServiceError("no_conversation", _("Start a chat first."))
         return self.conversation_id
 
     async def on_hello(self, frame: protocol.YouthHello):
@@ -327,7 +342,7 @@ class StaffConsumer(ProtocolConsumer):
         await super().connect()
         self.profile = await db(selectors.staff_profile)(self.scope["user"])
         if self.profile is None:
-            await self.send_error("unauthorized", "Log in as staff first.")
+            await self.send_error("unauthorized", _("Log in as staff first."))
             await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -389,7 +404,7 @@ class StaffConsumer(ProtocolConsumer):
     def load_scope(self):
         profile = selectors.staff_profile(self.scope["user"])
         if profile is None:
-            raise ServiceError("unauthorized", "Log in as staff first.")
+            raise ServiceError("unauthorized", _("Log in as staff first."))
         self.profile = profile
         return queue.staff_scope(profile)
 

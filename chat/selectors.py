@@ -3,6 +3,7 @@
 import uuid
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from youthhub import crypto
 from youthhub.staff.models import StaffProfile
@@ -87,7 +88,7 @@ def conversation_uuid(value) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ServiceError("not_found", "There is no such conversation.") from None
+        raise ServiceError("not_found", _("There is no such conversation.")) from None
 
 
 def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Conversation:
@@ -99,13 +100,13 @@ def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Co
     try:
         conversation = qs.get(id=conversation_id)
     except Conversation.DoesNotExist:
-        raise ServiceError("not_found", "There is no such conversation.") from None
+        raise ServiceError("not_found", _("There is no such conversation.")) from None
     if actor.kind == "youth":
         allowed = conversation.youth_id == actor.youth.id
     else:
         allowed = conversation.assigned_staff_id == actor.user.id
     if not allowed:
-        raise ServiceError("not_allowed", "You are not part of this conversation.")
+        raise ServiceError("not_allowed", _("You are not part of this conversation."))
     return conversation
 
 
@@ -265,7 +266,7 @@ def transfer_with_relations(transfer_id) -> Transfer:
         .first()
     )
     if transfer is None:
-        raise ServiceError("not_found", "There is no such transfer.")
+        raise ServiceError("not_found", _("There is no such transfer."))
     return transfer
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dropin.broadcast import queue_changed
 from youthhub import crypto, ratelimit
@@ -80,7 +81,7 @@ def youth_session_create() -> tuple[Youth, str]:
         "youth-session", limit=settings.YOUTHHUB_SESSIONS_PER_MINUTE, window_seconds=60
     ):
         raise ServiceError(
-            "rate_limited", "Many people are starting a chat right now. Try again in a minute."
+            "rate_limited", _("Many people are starting a chat right now. Try again in a minute.")
         )
     token = secrets.token_urlsafe(32)
     youth = Youth.objects.create(
@@ -91,10 +92,10 @@ def youth_session_create() -> tuple[Youth, str]:
 
 def youth_authenticate(token) -> Youth:
     if not isinstance(token, str) or not 20 <= len(token) <= 128:
-        raise ServiceError("unauthorized", "This chat session is not valid. Start a new one.")
+        raise ServiceError("unauthorized", _("This chat session is not valid. Start a new one."))
     youth = Youth.objects.filter(token_hash=hash_token(token)).first()
     if youth is None:
-        raise ServiceError("unauthorized", "This chat session is not valid. Start a new one.")
+        raise ServiceError("unauthorized", _("This chat session is not valid. Start a new one."))
     now = timezone.now()
     if now - youth.last_seen_at > LAST_SEEN_GRANULARITY:
         Youth.objects.filter(pk=youth.pk).update(last_seen_at=now)
@@ -105,7 +106,7 @@ def youth_return_code_issue(*, youth: Youth) -> str:
     """A new return code for this youth (the old one stops working). Shown once."""
     secret = "".join(secrets.choice(RETURN_CODE_ALPHABET) for _ in range(RETURN_CODE_SECRET_LEN))
     hashed = _hash_return_secret(secret)
-    for _ in range(10):
+    for _attempt in range(10):
         selector = "".join(
             secrets.choice(RETURN_CODE_ALPHABET) for _ in range(RETURN_CODE_SELECTOR_LEN)
         )
@@ -121,7 +122,7 @@ def youth_return_code_issue(*, youth: Youth) -> str:
             continue  # selector taken by someone else: draw again
         code = selector + secret
         return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
-    raise ServiceError("unavailable", "Could not make a code right now. Try again.")
+    raise ServiceError("unavailable", _("Could not make a code right now. Try again."))
 
 
 def youth_resume(*, return_code: str) -> tuple[Youth, str]:
@@ -133,9 +134,11 @@ def youth_resume(*, return_code: str) -> tuple[Youth, str]:
     if not ratelimit.allow(
         "youth-resume", limit=settings.YOUTHHUB_RESUMES_PER_MINUTE, window_seconds=60
     ):
-        raise ServiceError("rate_limited", "Too many tries right now. Wait a minute and try again.")
+        raise ServiceError(
+            "rate_limited", _("Too many tries right now. Wait a minute and try again.")
+        )
     code = normalise_return_code(return_code)
-    wrong = ServiceError("bad_code", "That code does not match. Check it and try again.")
+    wrong = ServiceError("bad_code", _("That code does not match. Check it and try again."))
     if len(code) != RETURN_CODE_SELECTOR_LEN + RETURN_CODE_SECRET_LEN or any(
         ch not in RETURN_CODE_ALPHABET for ch in code
     ):
@@ -165,7 +168,9 @@ def youth_resume(*, return_code: str) -> tuple[Youth, str]:
             youth.save()
             outcome = "ok"
     if outcome == "locked":
-        raise ServiceError("rate_limited", "Too many wrong tries with this code. Wait 15 minutes.")
+        raise ServiceError(
+            "rate_limited", _("Too many wrong tries with this code. Wait 15 minutes.")
+        )
     if outcome == "wrong":
         raise wrong
     return youth, token
@@ -187,11 +192,13 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
     Idempotent on (conversation, sender, client_id): a resend returns the stored message.
     """
     if not text.strip():
-        raise ServiceError("empty", "The message is empty.")
+        raise ServiceError("empty", _("The message is empty."))
     if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
         raise ServiceError(
             "too_long",
-            f"A message can be at most {settings.YOUTHHUB_MAX_MESSAGE_CHARS} characters.",
+            _("A message can be at most {n} characters.").format(
+                n=settings.YOUTHHUB_MAX_MESSAGE_CHARS
+            ),
         )
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
@@ -204,7 +211,7 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
             )[0]
             return frame, False
         if not conversation.is_open:
-            raise ServiceError("closed", "This conversation has ended.")
+            raise ServiceError("closed", _("This conversation has ended."))
         seq = conversation.next_seq
         conversation.next_seq = seq + 1
         conversation.save(update_fields=["next_seq"])
@@ -231,7 +238,7 @@ def conversation_typing(*, actor: Actor, conversation_id, active: bool) -> None:
     """Ephemeral: nothing is stored; the other side sees a typing indicator."""
     conversation = selectors.conversation_for(actor, conversation_id)
     if not conversation.is_open:
-        raise ServiceError("closed", "This conversation has ended.")
+        raise ServiceError("closed", _("This conversation has ended."))
     events.publish_on_commit(
         events.conversation_group(conversation.id),
         {
@@ -249,7 +256,9 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if seq < 0 or seq > conversation.latest_seq:
-            raise ServiceError("bad_seq", f"seq must be between 0 and {conversation.latest_seq}.")
+            raise ServiceError(
+                "bad_seq", _("seq must be between 0 and {n}.").format(n=conversation.latest_seq)
+            )
         if seq <= getattr(conversation, field):
             return getattr(conversation, field)
         setattr(conversation, field, seq)
@@ -270,10 +279,15 @@ def _check_end_details(tags, triage) -> tuple[list[str], str]:
     tags = list(dict.fromkeys(tags or []))
     unknown = [tag for tag in tags if tag not in STAFF_TAGS]
     if unknown:
-        raise ServiceError("bad_tags", f"Unknown tags {unknown}; use: {', '.join(STAFF_TAGS)}.")
+        raise ServiceError(
+            "bad_tags",
+            _("Unknown tags {tags}; use: {known}.").format(
+                tags=unknown, known=", ".join(STAFF_TAGS)
+            ),
+        )
     triage = triage or ""
     if triage and triage not in Triage.values:
-        raise ServiceError("bad_triage", "Triage is green, yellow or red.")
+        raise ServiceError("bad_triage", _("Triage is green, yellow or red."))
     return tags, triage
 
 
@@ -291,12 +305,12 @@ def conversation_end(
     tags and colour are staff-only. A pending transfer is cancelled.
     """
     if actor.kind == "youth" and (tags or triage or feedback):
-        raise ServiceError("not_allowed", "Only staff tag a conversation.")
+        raise ServiceError("not_allowed", _("Only staff tag a conversation."))
     tags, triage = _check_end_details(tags, triage)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if not conversation.is_open:
-            raise ServiceError("closed", "This conversation has already ended.")
+            raise ServiceError("closed", _("This conversation has already ended."))
         was_queued = conversation.state == Conversation.State.QUEUED
         conversation.state = (
             Conversation.State.ABANDONED if was_queued else Conversation.State.ENDED
@@ -352,7 +366,7 @@ def note_add(
     youth (published on the staff-only group), encrypted under the conversation's key.
     Idempotent on client_id. Returns (note frame, created)."""
     if actor.kind != "staff":
-        raise ServiceError("not_allowed", "Only staff write notes.")
+        raise ServiceError("not_allowed", _("Only staff write notes."))
     _check_text(text)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
@@ -364,7 +378,7 @@ def note_add(
                 frames = [f for f in selectors.notes(conversation) if f["id"] == str(existing.id)]
                 return frames[0], False
         if not conversation.is_open:
-            raise ServiceError("closed", "This conversation has ended.")
+            raise ServiceError("closed", _("This conversation has ended."))
         note = note_create(conversation, actor.user, text, kind=kind, client_id=client_id)
         frame = selectors.note_frame(note, text)
         events.publish_on_commit(events.conversation_staff_group(conversation.id), frame)
@@ -375,7 +389,7 @@ def note_add(
 def note_create(conversation, author, text: str, *, kind: str, client_id: str = "") -> Note:
     key = selectors.data_key(conversation.id)
     if key is None:
-        raise ServiceError("closed", "This conversation's content has been deleted.")
+        raise ServiceError("closed", _("This conversation's content has been deleted."))
     note = Note(conversation=conversation, author=author, kind=kind, client_id=client_id or "")
     note.body = crypto.seal_text(key, text, aad=selectors.note_aad(conversation.id, note.id))
     note.save()
@@ -384,11 +398,13 @@ def note_create(conversation, author, text: str, *, kind: str, client_id: str = 
 
 def _check_text(text: str) -> None:
     if not text.strip():
-        raise ServiceError("empty", "The text is empty.")
+        raise ServiceError("empty", _("The text is empty."))
     if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
         raise ServiceError(
             "too_long",
-            f"A text can be at most {settings.YOUTHHUB_MAX_MESSAGE_CHARS} characters.",
+            _("A text can be at most {n} characters.").format(
+                n=settings.YOUTHHUB_MAX_MESSAGE_CHARS
+            ),
         )
 
 
@@ -398,12 +414,12 @@ def earlier_read(*, user, conversation_id, earlier_id) -> dict:
     with transaction.atomic():
         current = selectors.conversation_for(Actor.for_staff(user), conversation_id)
         if current.state != Conversation.State.ACTIVE:
-            raise ServiceError("closed", "This conversation has ended.")
+            raise ServiceError("closed", _("This conversation has ended."))
         earlier_id = selectors.conversation_uuid(earlier_id)
         allowed = {c.id: c for c in selectors.earlier_with(current, user)}
         earlier = allowed.get(earlier_id)
         if earlier is None:
-            raise ServiceError("not_allowed", "You cannot read that conversation.")
+            raise ServiceError("not_allowed", _("You cannot read that conversation."))
         audit_record(
             "transcript.read",
             actor=user,
@@ -431,23 +447,27 @@ def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = ""
     skipped, optional text (encrypted; the form warns not to write names). Once only."""
     unknown = set(scores) - set(Feedback.STATEMENTS)
     if unknown:
-        raise ServiceError("bad_feedback", f"Unknown statements {sorted(unknown)}.")
+        raise ServiceError(
+            "bad_feedback", _("Unknown statements {names}.").format(names=sorted(unknown))
+        )
     for value in scores.values():
         if value is not None and (type(value) is not int or not 0 <= value <= 5):
-            raise ServiceError("bad_feedback", "Each answer is a whole number from 0 to 5.")
+            raise ServiceError("bad_feedback", _("Each answer is a whole number from 0 to 5."))
     text = (text or "").strip()
     if len(text) > FEEDBACK_TEXT_MAX:
-        raise ServiceError("too_long", f"Feedback can be at most {FEEDBACK_TEXT_MAX} characters.")
+        raise ServiceError(
+            "too_long", _("Feedback can be at most {n} characters.").format(n=FEEDBACK_TEXT_MAX)
+        )
     if not text and all(scores.get(name) is None for name in Feedback.STATEMENTS):
-        raise ServiceError("empty", "The feedback is empty.")
+        raise ServiceError("empty", _("The feedback is empty."))
     with transaction.atomic():
         conversation = selectors.conversation_for(
             Actor.for_youth(youth), conversation_id, lock=True
         )
         if conversation.state != Conversation.State.ENDED or not conversation.feedback_requested:
-            raise ServiceError("not_allowed", "Feedback is asked for after a chat ends.")
+            raise ServiceError("not_allowed", _("Feedback is asked for after a chat ends."))
         if Feedback.objects.filter(conversation=conversation).exists():
-            raise ServiceError("conflict", "You have already given feedback. Thank you!")
+            raise ServiceError("conflict", _("You have already given feedback. Thank you!"))
         body = None
         if text:
             key = selectors.data_key(conversation.id)

@@ -7,6 +7,7 @@ Authorization header or the body), so a forged cross-site request carries no aut
 import json
 
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -26,17 +27,17 @@ def _json_body(request) -> dict:
     try:
         data = json.loads(request.body or b"{}")
     except ValueError:
-        raise ServiceError("bad_json", "The body is not valid JSON.") from None
+        raise ServiceError("bad_json", _("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise ServiceError("bad_request", "The body must be a JSON object.")
+        raise ServiceError("bad_request", _("The body must be a JSON object."))
     return data
 
 
 def _bearer(request) -> str:
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _space, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ServiceError("unauthorized", "This chat session is not valid. Start a new one.")
+        raise ServiceError("unauthorized", _("This chat session is not valid. Start a new one."))
     return token.strip()
 
 
@@ -67,7 +68,7 @@ def session_resume(request):
     try:
         code = _json_body(request).get("return_code")
         if not isinstance(code, str) or len(code) > 64:
-            raise ServiceError("bad_request", 'Send {"return_code": "XXXX-XXXX-XXXX"}.')
+            raise ServiceError("bad_request", _('Send {"return_code": "XXXX-XXXX-XXXX"}.'))
         youth, token = services.youth_resume(return_code=code)
     except ServiceError as exc:
         return error_response(exc)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat.errors import ServiceError
 from chat.models import Conversation
@@ -44,11 +45,11 @@ def where(*, site_slug: str | None = None, pool_slug: str | None = None):
     if site_slug is not None:
         site = Site.objects.filter(slug=site_slug).first()
         if site is None:
-            raise ServiceError("bad_site", "There is no such place.")
+            raise ServiceError("bad_site", _("There is no such place."))
         return None, site
     pool = Pool.objects.filter(slug=pool_slug).first() if pool_slug else default_pool()
     if pool_slug and pool is None:
-        raise ServiceError("bad_site", "There is no such chat.")
+        raise ServiceError("bad_site", _("There is no such chat."))
     return pool, None
 
 

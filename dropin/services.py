@@ -12,6 +12,7 @@ from datetime import time, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat import events
 from chat import selectors as chat_selectors
@@ -71,37 +72,42 @@ def _resolve_target(target, scope: selectors.Hypothetical, now) -> dict:
     if target == "any":
         return {"requested_staff": None, "requested_role": "", "chosen_at": now}
     if not isinstance(target, dict) or len(target) != 1:
-        raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
+        raise ServiceError("bad_target", _('Choose "any", {"staff": id} or {"role": name}.'))
     ((kind, value),) = target.items()
     if kind == "staff":
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ServiceError("bad_target", "That person does not work here.")
+            raise ServiceError("bad_target", _("That person does not work here."))
         profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
         if profile is None or not selectors.staff_scope(profile).serves(scope):
-            raise ServiceError("bad_target", "That person does not work here.")
+            raise ServiceError("bad_target", _("That person does not work here."))
         if profile.user_id not in {s.user_id for s in selectors.on_duty(now)}:
             raise ServiceError(
                 "not_on_duty",
-                f"{profile.display_name} is not on right now. Choose someone else, or first available.",
+                _("{name} is not on right now. Choose someone else, or first available.").format(
+                    name=profile.display_name
+                ),
             )
         return {"requested_staff": profile.user, "requested_role": "", "chosen_at": now}
     if kind == "role":
         if value not in Role.values:
-            raise ServiceError("bad_target", "There is no such kind of helper.")
+            raise ServiceError("bad_target", _("There is no such kind of helper."))
         staff = StaffProfile.objects.filter(role=value, user__is_active=True).prefetch_related(
             "sites"
         )
         if not any(selectors.staff_scope(p).serves(scope) for p in staff):
-            raise ServiceError("bad_target", "Nobody of that kind works here. Choose another.")
+            raise ServiceError("bad_target", _("Nobody of that kind works here. Choose another."))
         return {"requested_staff": None, "requested_role": value, "chosen_at": now}
-    raise ServiceError("bad_target", 'Choose "any", {"staff": id} or {"role": name}.')
+    raise ServiceError("bad_target", _('Choose "any", {"staff": id} or {"role": name}.'))
 
 
 def _check_topic(topic: str | None) -> str:
     if topic is None:
         return ""
     if topic not in TOPICS:
-        raise ServiceError("bad_topic", f"Choose a topic from the list: {', '.join(TOPICS)}.")
+        raise ServiceError(
+            "bad_topic",
+            _("Choose a topic from the list: {topics}.").format(topics=", ".join(TOPICS)),
+        )
     return topic
 
 
@@ -135,7 +141,10 @@ def queue_request(
     someone_on = any(s.serves(scope) for s in selectors.on_duty(now))
     if site is not None and not someone_on and not Schedule.for_sites([site], now).is_open(now):
         raise ServiceError(
-            "arena_closed", f"{site.name} is closed now. The chat and the numbers below are open."
+            "arena_closed",
+            _("{site} is closed now. The chat and the numbers below are open.").format(
+                site=site.name
+            ),
         )
     try:
         with transaction.atomic():
@@ -156,7 +165,7 @@ def queue_request(
             if crisis:
                 broadcast.crisis_alert(conversation)
     except IntegrityError:
-        raise ServiceError("already_queued", "You are already waiting for someone.") from None
+        raise ServiceError("already_queued", _("You are already waiting for someone.")) from None
     return conversation
 
 
@@ -176,8 +185,8 @@ def kiosk_ticket_take(*, site_slug: str, target="any") -> tuple[Conversation, st
 
 def _already_open(conversation: Conversation) -> ServiceError:
     if conversation.state == Conversation.State.QUEUED:
-        return ServiceError("already_queued", "You are already waiting for someone.")
-    return ServiceError("already_in_chat", "You are already in a chat.")
+        return ServiceError("already_queued", _("You are already waiting for someone."))
+    return ServiceError("already_in_chat", _("You are already in a chat."))
 
 
 def _queued_of(youth: Youth) -> Conversation:
@@ -187,9 +196,9 @@ def _queued_of(youth: Youth) -> Conversation:
         .first()
     )
     if conversation is None:
-        raise ServiceError("no_conversation", "You are not waiting for anyone.")
+        raise ServiceError("no_conversation", _("You are not waiting for anyone."))
     if conversation.state != Conversation.State.QUEUED:
-        raise ServiceError("already_in_chat", "You are already in a chat.")
+        raise ServiceError("already_in_chat", _("You are already in a chat."))
     return conversation
 
 
@@ -245,13 +254,13 @@ def queue_crisis(*, youth: Youth) -> Conversation:
 def _profile_of(user) -> StaffProfile:
     profile = StaffProfile.objects.filter(user=user, user__is_active=True).first()
     if profile is None:
-        raise ServiceError("not_allowed", "Only staff can take conversations.")
+        raise ServiceError("not_allowed", _("Only staff can take conversations."))
     return profile
 
 
 def staff_set_status(*, user, status: str) -> StaffProfile:
     if status not in (Status.AVAILABLE, Status.BUSY, Status.AWAY, Status.OFFLINE):
-        raise ServiceError("bad_status", "Status is one of available, busy, away, offline.")
+        raise ServiceError("bad_status", _("Status is one of available, busy, away, offline."))
     profile = _profile_of(user)
     with transaction.atomic():
         StaffProfile.objects.filter(pk=profile.pk).update(status=status, seen_at=timezone.now())
@@ -285,7 +294,9 @@ def _lock_staff_with_capacity(user) -> tuple[StaffProfile, selectors.StaffScope]
     if active >= profile.capacity:
         raise ServiceError(
             "at_capacity",
-            f"You already have {active} chats (your capacity is {profile.capacity}).",
+            _("You already have {n} chats (your capacity is {capacity}).").format(
+                n=active, capacity=profile.capacity
+            ),
         )
     return profile, selectors.staff_scope(profile, active)
 
@@ -325,17 +336,19 @@ def queue_accept(*, user, conversation_id, room: str | None = None) -> Conversat
             .first()
         )
         if conversation is None:
-            raise ServiceError("not_found", "There is no such conversation.")
+            raise ServiceError("not_found", _("There is no such conversation."))
         if conversation.state != Conversation.State.QUEUED:
-            raise ServiceError("conflict", "Someone else has already taken this conversation.")
+            raise ServiceError("conflict", _("Someone else has already taken this conversation."))
         if not scope.serves(conversation):
-            raise ServiceError("not_allowed", "This youth is waiting in a queue you do not serve.")
+            raise ServiceError(
+                "not_allowed", _("This youth is waiting in a queue you do not serve.")
+            )
         if not scope.may_take(conversation):
             raise ServiceError(
-                "not_chosen", "This youth asked for someone else. They can change their choice."
+                "not_chosen", _("This youth asked for someone else. They can change their choice.")
             )
         if not _take(conversation, user=user, profile=profile, room=room):
-            raise ServiceError("conflict", "Someone else has already taken this conversation.")
+            raise ServiceError("conflict", _("Someone else has already taken this conversation."))
         return _after_take(conversation_id, user)
 
 
@@ -350,7 +363,7 @@ def queue_claim_next(*, user, room: str | None = None) -> Conversation:
         state = selectors.queue_state()
         order = selectors.claim_order(state, scope)
         if not order:
-            raise ServiceError("queue_empty", "Nobody you can take is waiting.")
+            raise ServiceError("queue_empty", _("Nobody you can take is waiting."))
         skip_locked = connection.features.has_select_for_update_skip_locked
         # First pass: lock one row at a time, skipping rows a colleague is taking right now.
         # Second pass (only if every row was busy): the plain conditional update, which waits
@@ -370,7 +383,7 @@ def queue_claim_next(*, user, room: str | None = None) -> Conversation:
                 ):
                     return _after_take(conversation.id, user)
         raise ServiceError(
-            "queue_empty", "Someone else took them first. Nobody else is waiting for you."
+            "queue_empty", _("Someone else took them first. Nobody else is waiting for you.")
         )
 
 
@@ -380,9 +393,9 @@ def _called_ticket(user, conversation_id) -> Conversation:
         Actor.for_staff(user), conversation_id, lock=True
     )
     if conversation.channel != Conversation.Channel.DROPIN:
-        raise ServiceError("not_dropin", "Only drop-in tickets are called to a room.")
+        raise ServiceError("not_dropin", _("Only drop-in tickets are called to a room."))
     if conversation.state != Conversation.State.ACTIVE:
-        raise ServiceError("closed", "This ticket is not called.")
+        raise ServiceError("closed", _("This ticket is not called."))
     return conversation
 
 
@@ -417,7 +430,9 @@ def dropin_no_show(*, user, conversation_id) -> Conversation:
     with transaction.atomic():
         conversation = _called_ticket(user, conversation_id)
         if conversation.arrived_at:
-            raise ServiceError("conflict", "Only a called ticket nobody came for can be a no-show.")
+            raise ServiceError(
+                "conflict", _("Only a called ticket nobody came for can be a no-show.")
+            )
         _no_show(conversation, timezone.now())
     return conversation
 
@@ -474,7 +489,9 @@ MAX_CAPACITY = 10
 def staff_set_capacity(*, user, capacity: int) -> StaffProfile:
     """How many chats this person takes at once (1–10). Open chats above it stay open."""
     if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:
-        raise ServiceError("bad_capacity", f"Capacity is a number from 1 to {MAX_CAPACITY}.")
+        raise ServiceError(
+            "bad_capacity", _("Capacity is a number from 1 to {n}.").format(n=MAX_CAPACITY)
+        )
     profile = _profile_of(user)
     with transaction.atomic():
         StaffProfile.objects.filter(pk=profile.pk).update(capacity=capacity)
@@ -485,22 +502,24 @@ def staff_set_capacity(*, user, capacity: int) -> StaffProfile:
 
 def _transfer_target(target, conversation: Conversation, user) -> dict:
     if not isinstance(target, dict) or len(target) != 1:
-        raise ServiceError("bad_target", 'Transfer to {"staff": id} or {"role": name}.')
+        raise ServiceError("bad_target", _('Transfer to {"staff": id} or {"role": name}.'))
     ((kind, value),) = target.items()
     if kind == "staff":
         if type(value) is not int or value == user.id:
-            raise ServiceError("bad_target", "Choose a colleague.")
+            raise ServiceError("bad_target", _("Choose a colleague."))
         profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
         if profile is None or not selectors.staff_scope(profile).serves(conversation):
-            raise ServiceError("bad_target", "That colleague does not serve this youth's queue.")
+            raise ServiceError("bad_target", _("That colleague does not serve this youth's queue."))
         if profile.user_id not in {s.user_id for s in selectors.on_duty()}:
-            raise ServiceError("not_on_duty", f"{profile.display_name} is not on right now.")
+            raise ServiceError(
+                "not_on_duty", _("{name} is not on right now.").format(name=profile.display_name)
+            )
         return {"to_staff": profile.user}
     if kind == "role":
         if value not in Role.values:
-            raise ServiceError("bad_target", "There is no such role.")
+            raise ServiceError("bad_target", _("There is no such role."))
         return {"to_role": value}
-    raise ServiceError("bad_target", 'Transfer to {"staff": id} or {"role": name}.')
+    raise ServiceError("bad_target", _('Transfer to {"staff": id} or {"role": name}.'))
 
 
 def transfer_offer(*, user, conversation_id, target, note: str) -> Transfer:
@@ -510,20 +529,20 @@ def transfer_offer(*, user, conversation_id, target, note: str) -> Transfer:
     never alone in between. One pending transfer per conversation.
     """
     if not isinstance(note, str) or not note.strip():
-        raise ServiceError("note_required", "Write a short note for your colleague.")
+        raise ServiceError("note_required", _("Write a short note for your colleague."))
     with transaction.atomic():
         conversation = chat_selectors.conversation_for(
             Actor.for_staff(user), conversation_id, lock=True
         )
         if conversation.state != Conversation.State.ACTIVE:
-            raise ServiceError("closed", "Only an active conversation can be transferred.")
+            raise ServiceError("closed", _("Only an active conversation can be transferred."))
         if Transfer.objects.filter(
             conversation=conversation, state=Transfer.State.PENDING
         ).exists():
-            raise ServiceError("conflict", "This conversation already has a pending transfer.")
+            raise ServiceError("conflict", _("This conversation already has a pending transfer."))
         fields = _transfer_target(target, conversation, user)
         if len(note) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
-            raise ServiceError("too_long", "The note is too long.")
+            raise ServiceError("too_long", _("The note is too long."))
         written = note_create(conversation, user, note, kind=Note.Kind.TRANSFER)
         transfer = Transfer.objects.create(
             conversation=conversation, from_staff=user, note=written, **fields
@@ -562,9 +581,9 @@ def _pending_transfer_for(
         _lock_transfer(transfer)
     scope = selectors.staff_scope(_profile_of(user))
     if not selectors.may_receive_transfer(chat_selectors.transfer_card(transfer), scope):
-        raise ServiceError("not_allowed", "This transfer is not for you.")
+        raise ServiceError("not_allowed", _("This transfer is not for you."))
     if transfer.state != Transfer.State.PENDING:
-        raise ServiceError("conflict", "This transfer has already been answered or withdrawn.")
+        raise ServiceError("conflict", _("This transfer has already been answered or withdrawn."))
     return transfer, scope
 
 
@@ -572,7 +591,7 @@ def transfer_preview(*, user, transfer_id) -> dict:
     """What the receiving colleague reads before accepting: the note, the notes and the
     whole conversation. Audited as a transcript read."""
     with transaction.atomic():
-        transfer, _ = _pending_transfer_for(user, transfer_id, lock=False)
+        transfer, _scope = _pending_transfer_for(user, transfer_id, lock=False)
         conversation = transfer.conversation
         audit_record(
             "transcript.read",
@@ -594,14 +613,14 @@ def transfer_accept(*, user, transfer_id) -> Conversation:
     """Take over the conversation: the youth sees the new person join, the sender lets go."""
     with transaction.atomic():
         _lock_staff_with_capacity(user)
-        transfer, _ = _pending_transfer_for(user, transfer_id, lock=True)
+        transfer, _scope = _pending_transfer_for(user, transfer_id, lock=True)
         moved = Conversation.objects.filter(
             id=transfer.conversation_id,
             state=Conversation.State.ACTIVE,
             assigned_staff=transfer.from_staff,
         ).update(assigned_staff=user)
         if not moved:
-            raise ServiceError("conflict", "This conversation has ended or moved meanwhile.")
+            raise ServiceError("conflict", _("This conversation has ended or moved meanwhile."))
         transfer_close(transfer, Transfer.State.ACCEPTED, by=user)
         return _after_take(transfer.conversation_id, user)
 
@@ -609,9 +628,9 @@ def transfer_accept(*, user, transfer_id) -> Conversation:
 def transfer_decline(*, user, transfer_id) -> Transfer:
     """A named colleague says no (a role transfer waits for someone else, or is withdrawn)."""
     with transaction.atomic():
-        transfer, _ = _pending_transfer_for(user, transfer_id, lock=True)
+        transfer, _scope = _pending_transfer_for(user, transfer_id, lock=True)
         if transfer.to_staff_id != user.id:
-            raise ServiceError("not_allowed", "Only the named colleague can decline.")
+            raise ServiceError("not_allowed", _("Only the named colleague can decline."))
         transfer_close(transfer, Transfer.State.DECLINED, by=user)
     return transfer
 
@@ -622,8 +641,10 @@ def transfer_cancel(*, user, transfer_id) -> Transfer:
         transfer = chat_selectors.transfer_with_relations(transfer_id)
         _lock_transfer(transfer)
         if transfer.from_staff_id != user.id:
-            raise ServiceError("not_allowed", "Only the sender can withdraw a transfer.")
+            raise ServiceError("not_allowed", _("Only the sender can withdraw a transfer."))
         if transfer.state != Transfer.State.PENDING:
-            raise ServiceError("conflict", "This transfer has already been answered or withdrawn.")
+            raise ServiceError(
+                "conflict", _("This transfer has already been answered or withdrawn.")
+            )
         transfer_close(transfer, Transfer.State.CANCELLED, by=user)
     return transfer

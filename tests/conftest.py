@@ -33,7 +33,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(monkeypatch):
+    # Fixed-window limits: pin the clock mid-window so no test straddles a window boundary.
+    monkeypatch.setattr("youthhub.ratelimit.clock", lambda: 1_800_000_030.0)
     cache.clear()  # rate-limit counters must not leak from one test to the next
     yield
 
