@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-services test-embedded install install-test lint clean
+.PHONY: run test test-services test-embedded install install-test lint messages clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ test-services: install-test
 
 test-embedded: install-test
 	YOUTHHUB_TEST_BACKEND=embedded $(PY) -m pytest -m "not services and not browser"
+
+# Translations: collect every msgid (English) into frontend/locale/{nb,en}/LC_MESSAGES/django.po,
+# then compile the .mo files (committed, so a checkout works without gettext). Needs GNU gettext
+# (xgettext, msgmerge, msgfmt). Translate new entries in nb's django.po, then run this again.
+MESSAGES_IGNORE := --ignore=.venv --ignore=staticfiles --ignore=var --ignore=build --ignore=test-artifacts
+messages: install
+	$(PY) manage.py makemessages -l nb -l en --no-obsolete --add-location=file $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages $(MESSAGES_IGNORE)
 
 lint: install-test
 	$(VENV)/bin/ruff check .

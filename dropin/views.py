@@ -4,6 +4,8 @@ Thin: parse, call one selector or service, answer JSON. Like chat.views these us
 cookies, so CSRF does not apply; nothing here stores or logs who asked.
 """
 
+import io
+
 import segno
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -32,8 +34,15 @@ def overview(request):
     return JsonResponse(selectors.overview(pool=pool, site=site))
 
 
-def qr_svg(data: str) -> str:
-    return segno.make(data, error="m").svg_inline(scale=6, dark="#111", light="#fff")
+def qr_svg(data: str, *, standalone: bool = False) -> str:
+    """A QR code as SVG: inline markup for the kiosk page, or (standalone) a whole SVG
+    document with its namespace, which an <img> needs to render it."""
+    qr = segno.make(data, error="m")
+    if not standalone:
+        return qr.svg_inline(scale=6, dark="#111", light="#fff")
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=6, dark="#111", light="#fff", xmldecl=False)
+    return out.getvalue().decode()
 
 
 @csrf_exempt
@@ -67,4 +76,4 @@ def site_qr(request, slug):
     """A poster QR code for the arena: the drop-in flow on the youth's own phone."""
     site = get_object_or_404(Site, slug=slug)
     url = request.build_absolute_uri(reverse("dropin", args=[site.slug]))
-    return HttpResponse(qr_svg(url), content_type="image/svg+xml")
+    return HttpResponse(qr_svg(url, standalone=True), content_type="image/svg+xml")

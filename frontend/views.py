@@ -1,54 +1,76 @@
+import hashlib
+import json
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
-from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS
+from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role
+
+# Every string a page's JavaScript shows comes from here (English msgids, translated through
+# frontend/locale) and reaches the script as a json_script data block: no text in the JS files.
 
 
+def youth_role_labels() -> dict:
+    return {str(role): label for role, label in YOUTH_ROLE_LABELS.items()}
+
+
+@never_cache  # no copy of the page (or of a chat in it) in the HTTP cache or bfcache
 def youth(request, site=None):
     strings = {
-        "connecting": _("Kobler til …"),
-        "online": _("Tilkoblet"),
-        "offline": _("Frakoblet – prøver igjen …"),
-        "queued": _("Du er nummer {position} i køen. Noen svarer deg så snart de kan."),
-        "queued_for": _("Du venter på {name}. Du er nummer {position} i køen."),
-        "eta_now": _("Noen kan svare nå."),
-        "eta_range": _("Ventetid: ca. {low}–{high} min."),
-        "eta_long": _("Ventetid: mer enn en time."),
-        "eta_unknown": _("Ingen av dem du har valgt er på akkurat nå."),
+        "connecting": _("Connecting …"),
+        "online": _("Online"),
+        "offline": _("Offline – trying again …"),
+        "queued": _(
+            "You are number {position} in the queue. Someone will answer you as soon as they can."
+        ),
+        "queued_for": _("You are waiting for {name}. You are number {position} in the queue."),
+        "eta_now": _("Someone can answer now."),
+        "eta_range": _("Waiting time: about {low}–{high} min."),
+        "eta_long": _("Waiting time: more than an hour."),
+        "eta_unknown": _("None of the people you chose are on right now."),
         "closed": _(
-            "Ingen er på nå. Neste gang noen er på: {when}. Du kan skrive en melding nå – vi svarer når vi åpner, og du ser svaret her."
+            "Nobody is on now. Next time someone is on: {when}. You can write a message now – we will answer when we open, and you will see the answer here."
         ),
-        "closed_never": _("Ingen er på nå. Du kan skrive en melding – vi svarer når vi åpner."),
+        "closed_never": _(
+            "Nobody is on now. You can write a message – we will answer when we open."
+        ),
         "switch_offer": _(
-            "{name} har ikke fått svart ennå. Vil du heller snakke med den første som er ledig? Du beholder plassen din."
+            "{name} has not answered yet. Would you rather talk to the first person who is free? You keep your place."
         ),
-        "called": _("Din tur! Gå til {room}. {name} venter på deg."),
-        "called_no_room": _("Din tur! {name} venter på deg."),
-        "called_title": _("Din tur! {ticket}"),
-        "ticket": _("Lappen din: {ticket}"),
+        "called": _("Your turn! Go to {room}. {name} is waiting for you."),
+        "called_no_room": _("Your turn! {name} is waiting for you."),
+        "called_title": _("Your turn! {ticket}"),
+        "ticket": _("Your ticket: {ticket}"),
         "no_show": _(
-            "Vi ropte opp nummeret ditt, men fant deg ikke. Det gjør ingenting – ta en ny lapp når du er klar."
+            "We called your number but could not find you. That is OK – take a new ticket when you are ready."
         ),
-        "free_places": _("Ledig nå"),
-        "queue_length": _("{n} venter"),
-        "talk_to": _("Snakk med {name}"),
-        "assigned": _("{name} er her og leser det du skriver."),
-        "ended": _("Samtalen er avsluttet. Takk for at du tok kontakt!"),
-        "typing": _("{name} skriver …"),
-        "read": _("Lest"),
-        "you": _("Du"),
-        "too_long": _("Meldingen er for lang."),
-        "error": _("Noe gikk galt. Prøv igjen."),
-        "session_gone": _("Økta di er ikke gyldig lenger. Start en ny samtale."),
+        "free_places": _("Free now"),
+        "queue_length": _("{n} waiting"),
+        "talk_to": _("Talk to {name}"),
+        "assigned": _("{name} is here and reads what you write."),
+        "ended": _("The conversation has ended. Thank you for getting in touch!"),
+        "typing": _("{name} is typing …"),
+        "read": _("Read"),
+        "you": _("You"),
+        "too_long": _("The message is too long."),
+        "error": _("Something went wrong. Try again."),
+        "session_gone": _("Your session is no longer valid. Start a new conversation."),
+        "roles": youth_role_labels(),
+        "interests": INTERESTS,
     }
-    strings["roles"] = {str(role): label for role, label in YOUTH_ROLE_LABELS.items()}
-    strings["interests"] = INTERESTS
     return render(
         request,
         "frontend/youth.html",
@@ -58,6 +80,9 @@ def youth(request, site=None):
             "strings": strings,
             "crisis_lines": CRISIS_LINES,
             "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
+            "quick_exit_url": settings.YOUTHHUB_QUICK_EXIT_URL,
+            # Until the retention issue makes this a setting, the product default.
+            "retention_days": getattr(settings, "YOUTHHUB_RETENTION_DAYS", 30),
         },
     )
 
@@ -71,16 +96,16 @@ def kiosk(request, slug):
     """The arena's tablet: take a ticket, see it, follow it on your phone with a QR code."""
     site = get_object_or_404(Site, slug=slug)
     strings = {
-        "take": _("Ta en lapp"),
-        "your_ticket": _("Lappen din"),
-        "follow": _("Følg køen på mobilen din: skann koden. Eller følg med på skjermen."),
-        "position": _("Du er nummer {position} i køen."),
-        "eta_range": _("Ventetid: ca. {low}–{high} min."),
-        "eta_now": _("Noen kan ta imot deg nå."),
-        "eta_long": _("Ventetid: mer enn en time."),
-        "eta_unknown": _("Ingen av dem du har valgt er her akkurat nå."),
-        "error": _("Noe gikk galt. Spør noen som jobber her."),
-        "roles": {str(role): label for role, label in YOUTH_ROLE_LABELS.items()},
+        "take": _("Take a ticket"),
+        "your_ticket": _("Your ticket"),
+        "follow": _("Follow the queue on your phone: scan the code. Or watch the screen."),
+        "position": _("You are number {position} in the queue."),
+        "eta_range": _("Waiting time: about {low}–{high} min."),
+        "eta_now": _("Someone can see you now."),
+        "eta_long": _("Waiting time: more than an hour."),
+        "eta_unknown": _("None of the people you chose are here right now."),
+        "error": _("Something went wrong. Ask someone who works here."),
+        "roles": youth_role_labels(),
     }
     return render(request, "frontend/kiosk.html", {"site": site, "strings": strings})
 
@@ -90,8 +115,127 @@ def staff(request):
     profile = staff_profile(request.user)
     if profile is None:
         raise PermissionDenied("Only staff can open the dashboard.")
+    strings = {
+        "status": {
+            "connecting": _("Connecting …"),
+            "online": _("Online"),
+            "offline": _("Offline – reconnecting …"),
+            "unauthorized": _("Logged out"),
+        },
+        "title": _("Dashboard – youthhub"),
+        "alert_title": _("(!) {who} – youthhub"),
+        "crisis_banner": _("{who} says they are not safe right now."),
+        # Queue rows
+        "first_available": _("first available"),
+        "asked_for_you": _("asked for you"),
+        "asked_for_name": _("asked for {name}"),
+        "asked_for_role": {
+            Role.PSYCHOLOGIST.value: _("asked for a psychologist"),
+            Role.HEALTH_NURSE.value: _("asked for a nurse"),
+            Role.SOCIAL_WORKER.value: _("asked for a social worker"),
+            Role.PEER.value: _("asked for a peer"),
+            Role.YOUTH_WORKER.value: _("asked for a youth worker"),
+            Role.VOLUNTEER.value: _("asked for a volunteer"),
+            Role.SPECIALIST.value: _("asked for a specialist"),
+        },
+        "asked_for_other_role": _("asked for: {role}"),
+        "waiting_since": _("{name} · waiting since {time}"),
+        "not_safe": _("NOT SAFE"),
+        "channel": {"dropin": _("drop-in"), "chat": _("chat")},
+        "after_hours": _("left a message while closed"),
+        "call": _("Call {ticket}"),
+        "take": _("Take {alias}"),
+        # Conversation panes
+        "chatting_with": _("Chatting with {alias}"),
+        "conversation_ended": _("Conversation with {alias} has ended."),
+        "called_to_room": _("Called {ticket} to {room}."),
+        "called_to_you": _("Called {ticket} to you."),
+        "no_show": _("{ticket} did not come."),
+        "typing": _("{name} is typing …"),
+        "read": _("Read"),
+        "you": _("You"),
+    }
     return render(
         request,
         "frontend/staff.html",
-        {"profile": profile, "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+        {
+            "profile": profile,
+            "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
+            "strings": strings,
+        },
     )
+
+
+# -- the installable youth app (PWA) ----------------------------------------------------------
+
+# What the service worker keeps for an offline start: the youth page and its static files.
+# Nothing here carries conversation content; /api/ and /ws/ are never cached (see sw.js).
+SHELL_STATIC = [
+    "youthhub/css/app.css",
+    "youthhub/js/youth.js",
+    "youthhub/js/quickexit.js",
+    "youthhub/js/connection.js",
+    "youthhub/js/chatview.js",
+    "youthhub/js/waittext.js",
+    "youthhub/icons/icon.svg",
+    "youthhub/icons/icon-192.png",
+    "youthhub/icons/icon-512.png",
+]
+THEME_COLOR = "#1f5f8b"  # --accent in app.css
+BACKGROUND_COLOR = "#f6f4ef"  # --bg in app.css
+
+
+def _shell_version() -> str:
+    """Changes whenever a shell file does, so browsers install the new worker (and re-cache)."""
+    digest = hashlib.sha256()
+    for name in SHELL_STATIC:
+        path = finders.find(name)
+        digest.update(name.encode())
+        if path:
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+@require_GET
+@never_cache
+def service_worker(request):
+    """The service worker, served from the root so its scope can cover the youth page `/`."""
+    shell = [reverse("youth"), reverse("manifest"), *(static(name) for name in SHELL_STATIC)]
+    body = render_to_string(
+        "frontend/sw.js",
+        {"shell_json": json.dumps(shell), "version": _shell_version()},
+    )
+    response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@require_GET
+def manifest(request):
+    """The web app manifest: a neutral name and icon, nothing that says what the app is for."""
+    data = {
+        "id": "/",
+        "name": "Ung chat",
+        "short_name": "Ung chat",
+        "start_url": reverse("youth"),
+        "scope": "/",
+        "display": "standalone",
+        "theme_color": THEME_COLOR,
+        "background_color": BACKGROUND_COLOR,
+        "icons": [
+            {"src": static("youthhub/icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("youthhub/icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+            {
+                # Full-bleed background, drawing inside the safe zone: fit for masking too.
+                "src": static("youthhub/icons/icon-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+            {"src": static("youthhub/icons/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    response = JsonResponse(data, content_type="application/manifest+json")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -396,3 +396,13 @@ def test_staff_cards_take_only_known_interests_and_languages(make_staff):
         card={"bio": "Hei!", "interests": ["music"], "languages": ["nb", "uk"], "room": "Rom 5"},
     )
     assert profile.youth_card()["interests"] == ["music"] and profile.room == "Rom 5"
+
+
+def test_the_arena_poster_qr_is_an_svg_document_an_img_can_show(arena, client):
+    from xml.etree import ElementTree
+
+    response = client.get("/api/queue/dropin/tonsberg/qr.svg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"  # an <img> needs the namespace
+    assert client.get("/api/queue/dropin/atlantis/qr.svg").status_code == 404

@@ -7,7 +7,6 @@ import time
 
 from django.core.cache import cache
 
-
 clock = time.time  # tests pin it, so a window boundary cannot fall inside a test
 
 

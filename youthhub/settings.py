@@ -112,7 +112,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's LocaleMiddleware, except that youth pages ignore Accept-Language (bokmål unless
+    # the youth chose English with the switcher); see frontend/middleware.py.
+    "frontend.middleware.YouthFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -215,11 +217,16 @@ if HTTPS:
     SECURE_HSTS_SECONDS = envint("YOUTHHUB_HSTS_SECONDS", 31536000)
 
 LANGUAGE_CODE = "nb"
-LANGUAGES = [("nb", "Norsk bokmål"), ("en", "English")]
+# Each name in its own language: the switcher shows them as they are (never translated).
+LANGUAGES = [("nb", "Norsk"), ("en", "English")]
 TIME_ZONE = "Europe/Oslo"
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "frontend" / "locale"]
+# The switcher's cookie (readable by the page, so quick exit can delete it) lasts until the
+# browser closes.
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = HTTPS
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("YOUTHHUB_STATIC_ROOT") or BASE_DIR / "staticfiles")
@@ -242,6 +249,12 @@ YOUTHHUB_DEFAULT_HANDLE_MINUTES = envint("YOUTHHUB_DEFAULT_HANDLE_MINUTES", 20)
 YOUTHHUB_NAMED_WAIT_SECONDS = envint("YOUTHHUB_NAMED_WAIT_SECONDS", 300)
 YOUTHHUB_NOSHOW_SECONDS = envint("YOUTHHUB_NOSHOW_SECONDS", 600)
 YOUTHHUB_QUEUE_TICK_SECONDS = envint("YOUTHHUB_QUEUE_TICK_SECONDS", 15)
+
+# Quick exit on the youth page goes here (replacing the page in the history): something
+# neutral that loads fast.
+YOUTHHUB_QUICK_EXIT_URL = env("YOUTHHUB_QUICK_EXIT_URL") or "https://www.yr.no/"
+if not YOUTHHUB_QUICK_EXIT_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("YOUTHHUB_QUICK_EXIT_URL must be an http(s) URL")
 
 LOG_LEVEL = env("LOG_LEVEL") or "INFO"
 LOGGING = {

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
@@ -12,15 +13,15 @@ class Role(models.TextChoices):
     SPECIALIST = "specialist", "BUP/DPS specialist on site"
 
 
-# How a role is named to youth: plain words, bokmål (the youth app's default language).
+# How a role is named to youth: plain words, translated (frontend/locale; bokmål by default).
 YOUTH_ROLE_LABELS = {
-    Role.PSYCHOLOGIST: "Psykolog",
-    Role.HEALTH_NURSE: "Helsesykepleier",
-    Role.SOCIAL_WORKER: "Sosionom",
-    Role.PEER: "Erfaringskonsulent – har vært der selv",
-    Role.YOUTH_WORKER: "Miljøarbeider",
-    Role.VOLUNTEER: "Frivillig",
-    Role.SPECIALIST: "Spesialist fra BUP/DPS",
+    Role.PSYCHOLOGIST: _("Psychologist"),
+    Role.HEALTH_NURSE: _("School nurse"),
+    Role.SOCIAL_WORKER: _("Social worker"),
+    Role.PEER: _("Peer worker – has been there too"),
+    Role.YOUTH_WORKER: _("Youth worker"),
+    Role.VOLUNTEER: _("Volunteer"),
+    Role.SPECIALIST: _("Specialist from BUP/DPS"),
 }
 
 
@@ -34,16 +35,16 @@ class Status(models.TextChoices):
 # What youth can match staff on ("people who also like music"). Youth pick these in their
 # browser only: a youth's interests are never sent to the server.
 INTERESTS = {
-    "film": "Film og serier",
-    "music": "Musikk",
-    "gaming": "Gaming",
-    "sport": "Sport og trening",
-    "books": "Bøker",
-    "art": "Tegning og kunst",
-    "nature": "Natur og friluftsliv",
-    "animals": "Dyr",
-    "fashion": "Klær og mote",
-    "food": "Mat og baking",
+    "film": _("Films and series"),
+    "music": _("Music"),
+    "gaming": _("Gaming"),
+    "sport": _("Sports and training"),
+    "books": _("Books"),
+    "art": _("Drawing and art"),
+    "nature": _("Nature and the outdoors"),
+    "animals": _("Animals"),
+    "fashion": _("Clothes and fashion"),
+    "food": _("Food and baking"),
 }
 
 LANGUAGES = {

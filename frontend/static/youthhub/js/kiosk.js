@@ -36,8 +36,18 @@ async function refresh() {
   }
 }
 
+// A shared tablet: the next person starts in the default language again.
+function resetLanguage() {
+  if (!document.cookie.split(";").some((c) => c.trim().startsWith("django_language="))) return false;
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `django_language=; Max-Age=0; path=/; SameSite=Lax${secure}`;
+  location.reload();
+  return true;
+}
+
 function reset() {
   clearTimeout(resetTimer);
+  if (resetLanguage()) return;
   $("taken").hidden = true;
   $("choose").hidden = false;
   $("kiosk-qr").replaceChildren();

@@ -3,7 +3,10 @@ import { ChatView, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
 
 const $ = (id) => document.getElementById(id);
-const strings = { typing: "{name} is typing …", read: "Read", you: "You" };
+// Every text comes translated from the server (frontend/views.py `staff`).
+const strings = JSON.parse($("strings").textContent);
+const LANG = document.documentElement.lang || undefined;
+const fill = (template, values) => template.replace(/\{(\w+)\}/g, (all, key) => (key in values ? values[key] : all));
 const conversations = new Map(); // id -> {summary, view, pane, tab, unread}
 let activeId = null;
 
@@ -16,21 +19,17 @@ const connection = new Connection({
   },
   onFrame,
   onStatus: (status) => {
-    $("status").textContent = { connecting: "Connecting …", online: "Online", offline: "Offline – reconnecting …",
-      unauthorized: "Logged out" }[status];
+    $("status").textContent = strings.status[status];
     $("status").dataset.state = status;
     if (status === "unauthorized") location.assign("/staff/login/");
   },
   outboxKey: "yh.staff.outbox",
 });
 
-const ROLE = { psychologist: "psychologist", health_nurse: "nurse", social_worker: "social worker", peer: "peer",
-  youth_worker: "youth worker", volunteer: "volunteer", specialist: "specialist" };
-
 function targetLabel(entry) {
-  if (entry.target === "any") return "first available";
-  if (entry.target.staff) return entry.for_me ? "asked for you" : `asked for ${entry.target_name}`;
-  return `asked for a ${ROLE[entry.target.role] || entry.target.role}`;
+  if (entry.target === "any") return strings.first_available;
+  if (entry.target.staff) return entry.for_me ? strings.asked_for_you : fill(strings.asked_for_name, { name: entry.target_name });
+  return strings.asked_for_role[entry.target.role] || fill(strings.asked_for_other_role, { role: entry.target.role });
 }
 
 function tag(text, className = "tag") {
@@ -59,18 +58,20 @@ function renderQueue(queue) {
       const since = new Date(entry.waiting_since);
       const label = document.createElement("span");
       const name = entry.ticket ? `${entry.ticket} (${entry.alias})` : entry.alias;
-      label.textContent = `${name} · waiting since ${since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+      const time = since.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
+      label.textContent = fill(strings.waiting_since, { name, time });
       const tags = document.createElement("span");
       tags.className = "tags";
-      if (entry.crisis) tags.append(tag("NOT SAFE", "tag crisis"));
-      tags.append(tag(entry.channel === "dropin" ? "drop-in" : "chat"), tag(targetLabel(entry)));
+      if (entry.crisis) tags.append(tag(strings.not_safe, "tag crisis"));
+      tags.append(tag(strings.channel[entry.channel] || entry.channel), tag(targetLabel(entry)));
       if (entry.topic) tags.append(tag(entry.topic));
-      if (entry.after_hours) tags.append(tag("left a message while closed"));
+      if (entry.after_hours) tags.append(tag(strings.after_hours));
       const button = document.createElement("button");
       button.type = "button";
       button.className = "primary accept";
       button.disabled = !entry.claimable;
-      button.textContent = entry.channel === "dropin" ? `Call ${entry.ticket}` : `Take ${entry.alias}`;
+      button.textContent =
+        entry.channel === "dropin" ? fill(strings.call, { ticket: entry.ticket }) : fill(strings.take, { alias: entry.alias });
       button.addEventListener("click", () =>
         connection.send({ type: "accept", conversation_id: entry.conversation_id, room: room() }),
       );
@@ -82,9 +83,9 @@ function renderQueue(queue) {
 
 function crisisAlert(alert) {
   const who = alert.ticket ? `${alert.ticket} (${alert.alias})` : alert.alias;
-  $("crisis-banner").textContent = `${who} says they are not safe right now.`;
+  $("crisis-banner").textContent = fill(strings.crisis_banner, { who });
   $("crisis-banner").hidden = false;
-  document.title = `(!) ${who} – youthhub`;
+  document.title = fill(strings.alert_title, { who });
   try {
     const audio = new AudioContext();
     const tone = audio.createOscillator();
@@ -97,7 +98,7 @@ function crisisAlert(alert) {
   }
   setTimeout(() => {
     $("crisis-banner").hidden = true;
-    document.title = "Dashboard – youthhub";
+    document.title = strings.title;
   }, 60000);
 }
 
@@ -162,15 +163,21 @@ function renderConversation(c) {
   c.tab.textContent = (s.crisis ? "(!) " : "") + (c.unread ? `${name} (${c.unread})` : name);
   c.tab.setAttribute("aria-selected", String(activeId === s.id));
   c.pane.hidden = activeId !== s.id;
-  c.pane.querySelector(".chat-state").textContent =
-    s.state === "active" ? `Chatting with ${s.alias}` : `Conversation with ${s.alias} has ended.`;
+  c.pane.querySelector(".chat-state").textContent = fill(
+    s.state === "active" ? strings.chatting_with : strings.conversation_ended,
+    { alias: s.alias },
+  );
   c.pane.querySelector(".composer").hidden = s.state !== "active";
   c.pane.querySelector(".end").hidden = s.state !== "active";
   const waitingForArrival = s.channel === "dropin" && s.state === "active" && !s.arrived;
   c.pane.querySelector(".arrived").hidden = !waitingForArrival;
   c.pane.querySelector(".no-show").hidden = !waitingForArrival;
-  if (waitingForArrival) c.pane.querySelector(".chat-state").textContent = `Called ${s.ticket} to ${s.room || "you"}.`;
-  if (s.state === "no_show") c.pane.querySelector(".chat-state").textContent = `${s.ticket} did not come.`;
+  if (waitingForArrival) {
+    c.pane.querySelector(".chat-state").textContent = s.room
+      ? fill(strings.called_to_room, { ticket: s.ticket, room: s.room })
+      : fill(strings.called_to_you, { ticket: s.ticket });
+  }
+  if (s.state === "no_show") c.pane.querySelector(".chat-state").textContent = fill(strings.no_show, { ticket: s.ticket });
 }
 
 function activate(id) {

@@ -2,6 +2,7 @@
 // tickets on the youth's own phone. The token lives only in this browser.
 import { ChatView, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
+import { onQuickExit } from "./quickexit.js";
 import { etaText as formatEta } from "./waittext.js";
 
 const strings = JSON.parse(document.getElementById("strings").textContent);
@@ -9,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const TOKEN = "yh.token";
 const site = $("app").dataset.site || null;
 const TITLE = document.title;
+const LANG = document.documentElement.lang || undefined;
 
 const state = { conversationId: null, conversationState: null, staffName: "", pending: null, changing: false };
 const view = new ChatView({ list: $("messages"), typing: $("typing"), me: "youth", strings });
@@ -37,7 +39,7 @@ async function ensureToken() {
 const etaText = (wait) => formatEta(wait, strings);
 
 function when(iso) {
-  return new Date(iso).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleString(LANG, { weekday: "long", hour: "2-digit", minute: "2-digit" });
 }
 
 // -- who is on now ---------------------------------------------------------------------------
@@ -411,6 +413,23 @@ $("resume").addEventListener("submit", async (event) => {
   }
 });
 
+// Quick exit (quickexit.js): end the chat on the open socket, then let the page go.
+onQuickExit(() => {
+  if (connection) {
+    connection.send({ type: "end" });
+    connection.stop();
+    connection = null;
+  }
+});
+
+// The installable app: a service worker that keeps only the app shell (see /sw.js).
+function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {
+    /* no offline start: everything else works the same */
+  });
+}
+
 async function boot() {
   // A kiosk ticket's QR code: /#resume=CODE. The fragment never reaches the server's logs.
   if (location.hash.startsWith("#resume=")) {
@@ -427,5 +446,6 @@ async function boot() {
   else $("status").textContent = "";
   loadOverview();
   setInterval(loadOverview, 20000);
+  registerServiceWorker();
 }
 boot();
