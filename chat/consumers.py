@@ -373,7 +373,7 @@ class StaffConsumer(ProtocolConsumer):
                 "queue": entries,
                 "transfers": await db(self.my_transfers)(),
                 "canned": await db(staff_selectors.canned_replies_for)(self.profile),
-                "tags": STAFF_TAGS,
+                "tags": {key: str(label) for key, label in STAFF_TAGS.items()},
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )

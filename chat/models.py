@@ -9,39 +9,40 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 # What a youth may say the chat is about, before it starts (shown to staff in the queue).
 TOPICS = {
-    "school": "Skole og jobb",
-    "family": "Familie",
-    "friends": "Venner og kjæreste",
-    "feelings": "Følelser og tanker",
-    "body": "Kropp og helse",
-    "substances": "Rus",
-    "other": "Noe annet",
+    "school": _("School and work"),
+    "family": _("Family"),
+    "friends": _("Friends and love"),
+    "feelings": _("Feelings and thoughts"),
+    "body": _("Body and health"),
+    "substances": _("Alcohol and drugs"),
+    "other": _("Something else"),
 }
 
 # How staff tag a conversation when they end it: staff-only, never shown to youth.
 STAFF_TAGS = {
-    "stress": "Stress/worry",
-    "low_mood": "Low mood",
-    "school_work": "School/work",
-    "family": "Family",
-    "friends": "Friends",
-    "substances": "Substance use",
-    "body_sexual": "Body/sexual health",
-    "violence": "Violence/abuse",
-    "self_harm": "Self-harm",
-    "other": "Other",
+    "stress": _("Stress/worry"),
+    "low_mood": _("Low mood"),
+    "school_work": _("School/work"),
+    "family": _("Family"),
+    "friends": _("Friends"),
+    "substances": _("Substance use"),
+    "body_sexual": _("Body/sexual health"),
+    "violence": _("Violence/abuse"),
+    "self_harm": _("Self-harm"),
+    "other": _("Other"),
 }
 
 
 class Triage(models.TextChoices):
     """Staff's own judgement of how serious it was; never shown to youth."""
 
-    GREEN = "green", "Green"
-    YELLOW = "yellow", "Yellow"
-    RED = "red", "Red"
+    GREEN = "green", _("Green")
+    YELLOW = "yellow", _("Yellow")
+    RED = "red", _("Red")
 
 
 class Youth(models.Model):

@@ -11,13 +11,15 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from chat.models import TOPICS
 from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
-from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role
+from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role, Status
 
 # Every string a page's JavaScript shows comes from here (English msgids, translated through
 # frontend/locale) and reaches the script as a json_script data block: no text in the JS files.
@@ -25,6 +27,15 @@ from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role
 
 def youth_role_labels() -> dict:
     return {str(role): label for role, label in YOUTH_ROLE_LABELS.items()}
+
+
+# The four statements of the family-meeting evaluation (Møreforsking Molde), 0–5, in youth words.
+FEEDBACK_STATEMENTS = {
+    "understood": gettext_lazy("I felt understood and respected"),
+    "talked_about": gettext_lazy("We talked about what I wanted to talk about"),
+    "form": gettext_lazy("The way we talked suited me"),
+    "useful": gettext_lazy("All in all, the chat was useful for me"),
+}
 
 
 @never_cache  # no copy of the page (or of a chat in it) in the HTTP cache or bfcache
@@ -61,6 +72,11 @@ def youth(request, site=None):
         "queue_length": _("{n} waiting"),
         "talk_to": _("Talk to {name}"),
         "assigned": _("{name} is here and reads what you write."),
+        "joined": _(
+            "{name} has joined the chat and can see what you have written, so you don't have to say it again."
+        ),
+        "talk_again": _("Talk to {name} again"),
+        "not_on_now": _("{name} is not on right now."),
         "ended": _("The conversation has ended. Thank you for getting in touch!"),
         "typing": _("{name} is typing …"),
         "read": _("Read"),
@@ -75,6 +91,8 @@ def youth(request, site=None):
         request,
         "frontend/youth.html",
         {
+            "feedback_statements": FEEDBACK_STATEMENTS.items(),
+            "scale": range(6),
             "site": site,
             "interests": INTERESTS.items(),
             "strings": strings,
@@ -143,6 +161,7 @@ def staff(request):
         "not_safe": _("NOT SAFE"),
         "channel": {"dropin": _("drop-in"), "chat": _("chat")},
         "after_hours": _("left a message while closed"),
+        "topics": {key: str(label) for key, label in TOPICS.items()},
         "call": _("Call {ticket}"),
         "take": _("Take {alias}"),
         # Conversation panes
@@ -154,6 +173,36 @@ def staff(request):
         "typing": _("{name} is typing …"),
         "read": _("Read"),
         "you": _("You"),
+        "handed_over": _("Handed over to {name}."),
+        "joined": _("{name} has taken over this conversation."),
+        # Tools around a conversation (staffwork.js)
+        "work": {
+            "notify_new": _("New request in the queue"),
+            "notify_crisis": _("Someone is not safe right now"),
+            "notify_transfer": _("A colleague wants to hand over a conversation"),
+            "to_you": _("you"),
+            "transfer_offer": _("{name} from {from} → {to}"),
+            "read_and_decide": _("Read and decide"),
+            "preview_title": _("{name}, from {from}"),
+            "transfer_declined": _(
+                "{name} declined the transfer. The conversation stays with you."
+            ),
+            "transfer_waiting": _("Waiting for {to} to accept. You stay in the chat until then."),
+            "transfer_needs": _("Choose whom to hand over to and write a note."),
+            "transfer_pick": _("Choose …"),
+            "transfer_note": _("transfer note"),
+            "colleagues": _("Colleagues on now"),
+            "colleague_option": _("{name} ({chats} / {capacity})"),
+            "a_role": _("Anyone who is a …"),
+            "canned_pick": _("Insert a canned reply …"),
+            "notes_button": _("Notes ({n})"),
+            "earlier_button": _("Earlier conversations ({n})"),
+            "earlier_item": _("{date} · {n} messages"),
+            "earlier_title": _("Conversation of {date}"),
+            "languages": {"nb": _("Norwegian"), "en": _("English")},
+            "roles": {str(role): str(label) for role, label in Role.choices},
+            "statuses": {str(status): str(label) for status, label in Status.choices},
+        },
     }
     return render(
         request,

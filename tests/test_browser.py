@@ -48,8 +48,8 @@ def test_youth_and_staff_chat_with_typing_read_receipts_and_reload(daphne_server
     # Ingrid's pane is open and visible, so the youth's message is read: youth sees "Lest".
     expect(youth.locator(".read-receipt")).to_have_text("Lest")
 
-    pane.locator("textarea").fill("Så bra at du skriver. Hva er det som stresser mest?")
-    pane.locator("textarea").press("Enter")
+    pane.locator(".composer textarea").fill("Så bra at du skriver. Hva er det som stresser mest?")
+    pane.locator(".composer textarea").press("Enter")
     expect(youth.locator(".msg.theirs .text")).to_have_text(
         ["Så bra at du skriver. Hva er det som stresser mest?"]
     )

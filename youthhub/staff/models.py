@@ -4,13 +4,13 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    PSYCHOLOGIST = "psychologist", "Psychologist"
-    HEALTH_NURSE = "health_nurse", "Public-health nurse"
-    SOCIAL_WORKER = "social_worker", "Social worker"
-    PEER = "peer", "Peer with lived experience (erfaringskonsulent)"
-    YOUTH_WORKER = "youth_worker", "Youth worker"
-    VOLUNTEER = "volunteer", "Volunteer"
-    SPECIALIST = "specialist", "BUP/DPS specialist on site"
+    PSYCHOLOGIST = "psychologist", _("Psychologist")
+    HEALTH_NURSE = "health_nurse", _("Public-health nurse")
+    SOCIAL_WORKER = "social_worker", _("Social worker")
+    PEER = "peer", _("Peer with lived experience (erfaringskonsulent)")
+    YOUTH_WORKER = "youth_worker", _("Youth worker")
+    VOLUNTEER = "volunteer", _("Volunteer")
+    SPECIALIST = "specialist", _("BUP/DPS specialist on site")
 
 
 # How a role is named to youth: plain words, translated (frontend/locale; bokmål by default).
@@ -26,10 +26,10 @@ YOUTH_ROLE_LABELS = {
 
 
 class Status(models.TextChoices):
-    AVAILABLE = "available", "Available"
-    BUSY = "busy", "Busy"
-    AWAY = "away", "Away"
-    OFFLINE = "offline", "Offline"
+    AVAILABLE = "available", _("Available")
+    BUSY = "busy", _("Busy")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
 
 
 # What youth can match staff on ("people who also like music"). Youth pick these in their

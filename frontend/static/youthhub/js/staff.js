@@ -1,6 +1,7 @@
 // The staff page: live queue, several conversations in tabs, chat with read receipts.
 import { ChatView, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
+import { StaffWork } from "./staffwork.js";
 
 const $ = (id) => document.getElementById(id);
 // Every text comes translated from the server (frontend/views.py `staff`).
@@ -25,6 +26,7 @@ const connection = new Connection({
   },
   outboxKey: "yh.staff.outbox",
 });
+const work = new StaffWork({ connection, strings: strings.work, fill, lang: LANG, conversations, me: {} });
 
 function targetLabel(entry) {
   if (entry.target === "any") return strings.first_available;
@@ -64,7 +66,7 @@ function renderQueue(queue) {
       tags.className = "tags";
       if (entry.crisis) tags.append(tag(strings.not_safe, "tag crisis"));
       tags.append(tag(strings.channel[entry.channel] || entry.channel), tag(targetLabel(entry)));
-      if (entry.topic) tags.append(tag(entry.topic));
+      if (entry.topic) tags.append(tag(strings.topics[entry.topic] || entry.topic));
       if (entry.after_hours) tags.append(tag(strings.after_hours));
       const button = document.createElement("button");
       button.type = "button";
@@ -117,6 +119,7 @@ function ensureConversation(summary) {
     c = { summary, view, pane, tab, unread: 0 };
     conversations.set(summary.id, c);
     wirePane(c);
+    work.decorate(c);
     $("tabs").append(tab);
     $("panes").append(pane);
     if (!activeId) activate(summary.id);
@@ -152,7 +155,7 @@ function wirePane(c) {
     textarea.value = "";
     typing.stop();
   });
-  c.pane.querySelector(".end").addEventListener("click", () => connection.send({ type: "end", conversation_id: id }));
+  c.pane.querySelector(".close-tab").addEventListener("click", () => closeTab(id));
   c.pane.querySelector(".arrived").addEventListener("click", () => connection.send({ type: "arrived", conversation_id: id }));
   c.pane.querySelector(".no-show").addEventListener("click", () => connection.send({ type: "no_show", conversation_id: id }));
 }
@@ -178,6 +181,27 @@ function renderConversation(c) {
       : fill(strings.called_to_you, { ticket: s.ticket });
   }
   if (s.state === "no_show") c.pane.querySelector(".chat-state").textContent = fill(strings.no_show, { ticket: s.ticket });
+  if (c.transferredTo) {
+    c.pane.querySelector(".chat-state").textContent = fill(strings.handed_over, { name: c.transferredTo.display_name });
+    for (const selector of [".composer", ".end", ".arrived", ".no-show"]) c.pane.querySelector(selector).hidden = true;
+  }
+  c.pane.querySelector(".close-tab").hidden = s.state === "active" && !c.transferredTo;
+  work.renderPane(c);
+}
+
+// An ended or handed-over conversation stays on screen until its tab is closed.
+function closeTab(id) {
+  const c = conversations.get(id);
+  if (!c) return;
+  c.tab.remove();
+  c.pane.remove();
+  conversations.delete(id);
+  if (activeId === id) {
+    activeId = null;
+    const next = conversations.keys().next();
+    if (!next.done) activate(next.value);
+  }
+  $("no-conversations").hidden = conversations.size > 0;
 }
 
 function activate(id) {
@@ -200,15 +224,31 @@ function markRead(c) {
 
 function onFrame(frame) {
   const c = conversations.get(frame.conversation_id);
+  if (work.onFrame(frame)) return;
   switch (frame.type) {
-    case "welcome":
+    case "welcome": {
       renderQueue(frame.queue);
       $("my-status").value = frame.status;
-      for (const c of conversations.values()) c.readSent = 0;
+      work.me = frame.staff;
+      work.welcome(frame);
+      const open = new Set(frame.conversations.map((summary) => summary.id));
+      for (const c of conversations.values()) {
+        c.readSent = 0;
+        // Ended or handed over while this page was offline.
+        if (!open.has(c.summary.id) && c.summary.state === "active") {
+          c.summary.state = "ended";
+          renderConversation(c);
+        }
+      }
       for (const summary of frame.conversations) ensureConversation(summary);
       break;
+    }
     case "queue.update":
       renderQueue(frame.queue);
+      work.queueChanged(frame.queue);
+      break;
+    case "transferred":
+      if (c) renderConversation(c);
       break;
     case "crisis.alert":
       crisisAlert(frame);

@@ -78,6 +78,23 @@ function renderOverview(data) {
     ...data.roles.map((r) => choiceButton(strings.roles[r.role] || r.role, { role: r.role }, r)),
   );
   renderPeople();
+  renderPrevious();
+}
+
+// People this youth talked with before (from `welcome`): ask for the same person again.
+function renderPrevious() {
+  const people = state.previous || [];
+  $("previous").hidden = people.length === 0;
+  const onNow = new Map((overview?.staff || []).map((p) => [p.id, p]));
+  $("previous").querySelector("ul").replaceChildren(
+    ...people.map((person) => {
+      const li = document.createElement("li");
+      const here = onNow.get(person.id);
+      if (here) li.append(choiceButton(strings.talk_again.replace("{name}", person.display_name), { staff: person.id }, here));
+      else li.textContent = strings.not_on_now.replace("{name}", person.display_name);
+      return li;
+    }),
+  );
 }
 
 function renderPeople() {
@@ -141,6 +158,9 @@ function setConversation(summary) {
   if (state.conversationId !== summary.id) {
     view.reset();
     state.conversationId = summary.id;
+    state.joined = null;
+    $("feedback").hidden = true;
+    $("feedback-thanks").hidden = true;
   }
   state.conversationState = summary.state;
   state.staffName = summary.staff ? summary.staff.display_name : "";
@@ -186,7 +206,8 @@ function renderState() {
       $("chat-state").textContent = template.replace("{room}", s.room || "").replace("{name}", state.staffName);
       alertCalled(s);
     } else {
-      $("chat-state").textContent = strings.assigned.replace("{name}", state.staffName);
+      const template = state.joined === state.staffName ? strings.joined : strings.assigned;
+      $("chat-state").textContent = template.replaceAll("{name}", state.staffName);
     }
   } else if (state.conversationState === "no_show") {
     $("chat-state").textContent = strings.no_show;
@@ -213,6 +234,29 @@ function alertCalled(summary) {
   }
 }
 
+// -- feedback after a chat (only when staff asked for it) --------------------------------------
+
+function showFeedback(conversationId) {
+  const form = $("feedback");
+  form.dataset.conversationId = conversationId;
+  form.reset();
+  $("feedback-error").textContent = "";
+  $("feedback-thanks").hidden = true;
+  form.hidden = false;
+}
+
+$("feedback").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = $("feedback");
+  const scores = {};
+  for (const name of ["understood", "talked_about", "form", "useful"]) {
+    const checked = form.querySelector(`input[name="${name}"]:checked`);
+    scores[name] = checked ? Number(checked.value) : null;
+  }
+  const text = $("feedback-text").value;
+  if (connection) connection.send({ type: "feedback", conversation_id: form.dataset.conversationId, scores, text });
+});
+
 function markRead() {
   if (document.visibilityState !== "visible" || !connection) return;
   const seq = view.latestFromOther();
@@ -230,6 +274,8 @@ function onFrame(frame) {
   switch (frame.type) {
     case "welcome":
       state.readSent = 0;
+      state.previous = frame.previous_staff || [];
+      renderPrevious();
       if (frame.conversation) setConversation(frame.conversation);
       else if (state.conversationId && ["queued", "active"].includes(state.conversationState)) {
         state.conversationState = "ended";
@@ -248,9 +294,14 @@ function onFrame(frame) {
         renderState();
       }
       break;
-    case "assigned":
+    case "assigned": {
+      // A colleague took over (a transfer): say so, so the youth knows whom they talk to.
+      const name = frame.conversation.staff?.display_name;
+      const same = frame.conversation.id === state.conversationId;
+      if (same && state.staffName && name && name !== state.staffName) state.joined = name;
       setConversation(frame.conversation);
       break;
+    }
     case "message":
       if (frame.conversation_id === state.conversationId) {
         view.add(frame);
@@ -276,7 +327,12 @@ function onFrame(frame) {
       if (frame.conversation_id === state.conversationId) {
         state.conversationState = frame.state;
         renderState();
+        if (frame.feedback && frame.state === "ended") showFeedback(frame.conversation_id);
       }
+      break;
+    case "feedback.thanks":
+      $("feedback").hidden = true;
+      $("feedback-thanks").hidden = false;
       break;
     case "crisis_info":
       $("crisis-sent").hidden = false;
@@ -290,7 +346,8 @@ function onFrame(frame) {
         state.conversationState = "ended";
         renderState();
       }
-      if (!$("start").hidden) $("start-error").textContent = frame.message;
+      if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
+      else if (!$("start").hidden) $("start-error").textContent = frame.message;
       else $("composer-error").textContent = frame.message;
       break;
   }
@@ -358,6 +415,8 @@ $("not-safe").addEventListener("click", () => {
 
 const typing = typingNotifier((active) => connection && connection.send({ type: "typing", active }));
 $("new-chat").addEventListener("click", () => {
+  $("feedback").hidden = true;
+  $("feedback-thanks").hidden = true;
   view.reset();
   state.conversationId = null;
   state.summary = null;
