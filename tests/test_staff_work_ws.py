@@ -226,3 +226,22 @@ async def test_bad_staff_frames_get_a_clear_error_and_change_nothing(team, frame
     await receive_until(ws, "pong")
     assert await database_sync_to_async(AuditEvent.objects.count)() == 0
     await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "cookie, expected",
+    [(None, "Start en samtale først."), (b"django_language=en", "Start a chat first.")],
+)
+async def test_error_messages_speak_the_language_the_page_was_shown_in(
+    make_youth, cookie, expected
+):
+    from tests.conftest import connect
+
+    _, token = await database_sync_to_async(make_youth)()
+    ws = await connect("/ws/youth/", cookie)
+    await ws.send_json_to({"type": "hello", "token": token})
+    await receive_until(ws, "welcome")
+    await ws.send_json_to({"type": "message", "client_id": "m1", "text": "hei"})
+    error = await receive_until(ws, "error")
+    assert (error["code"], error["message"]) == ("no_conversation", expected)
+    await ws.disconnect()
