@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from dropin.broadcast import queue_changed
 from youthhub import crypto, ratelimit
 from youthhub.audit.services import audit_record
+from youthhub.stats.services import stats_record_closed, stats_record_feedback
 
 from . import events, selectors
 from .actors import Actor
@@ -323,6 +324,7 @@ def conversation_end(
             update_fields=["state", "ended_at", "tags", "triage", "feedback_requested"]
         )
         _close_pending_transfer(conversation, Transfer.State.CANCELLED, by=actor.user)
+        stats_record_closed(conversation)
         events.publish_on_commit(
             events.conversation_group(conversation.id),
             selectors.ended_frame(conversation, by=actor.kind),
@@ -472,11 +474,13 @@ def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = ""
         if text:
             key = selectors.data_key(conversation.id)
             body = crypto.seal_text(key, text, aad=f"feedback:{conversation.id}")
-        return Feedback.objects.create(
+        feedback = Feedback.objects.create(
             conversation=conversation,
             text=body,
             **{name: scores.get(name) for name in Feedback.STATEMENTS},
         )
+        stats_record_feedback(feedback, conversation)
+        return feedback
 
 
 def conversation_destroy_content(*, conversation: Conversation) -> None:

@@ -165,6 +165,17 @@ def may_receive_transfer(card: dict, me: StaffScope) -> bool:
     return card["to_role"] == me.role and me.serves(_RowEntry({**card, "target": "any"}))
 
 
+def waiting_since_by_pool() -> dict[int, list[datetime]]:
+    """When each waiting request arrived, by pool (a drop-in ticket counts in its arena's pool)."""
+    rows = Conversation.objects.filter(state=Conversation.State.QUEUED).values_list(
+        "pool_id", "site__pool_id", "created_at"
+    )
+    waiting: dict[int, list[datetime]] = {}
+    for pool_id, site_pool_id, created_at in rows:
+        waiting.setdefault(pool_id or site_pool_id or 0, []).append(created_at)
+    return waiting
+
+
 def recent_handle_seconds() -> float:
     """Mean duration of recent chats (cached for a minute: it moves slowly)."""
     key = "yh:handle-seconds"

@@ -28,6 +28,7 @@ from chat.services import (
 )
 from youthhub.audit.services import audit_record
 from youthhub.staff.models import Role, StaffProfile, Status
+from youthhub.stats.services import capacity_sample, stats_record_closed
 
 from . import broadcast, selectors
 from .hours import OSLO, Schedule
@@ -417,6 +418,7 @@ def _no_show(conversation: Conversation, now) -> None:
     conversation.state = Conversation.State.NO_SHOW
     conversation.ended_at = now
     conversation.save(update_fields=["state", "ended_at"])
+    stats_record_closed(conversation)
     # Both sides follow the conversation's group (every tab of the staff member too).
     events.publish_on_commit(
         events.conversation_group(conversation.id),
@@ -477,7 +479,8 @@ def queue_tick(*, now=None) -> dict:
     if offered:
         with transaction.atomic():
             broadcast.queue_changed()
-    return {"switch_offers": offered, "no_shows": no_shows}
+    sampled = capacity_sample(now)  # once a minute, whichever worker ticks first
+    return {"switch_offers": offered, "no_shows": no_shows, "capacity_samples": sampled}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "channels",
     "youthhub.staff",
     "youthhub.audit",
+    "youthhub.stats",
     "dropin",
     "chat",
     "frontend",
@@ -249,6 +250,8 @@ YOUTHHUB_DEFAULT_HANDLE_MINUTES = envint("YOUTHHUB_DEFAULT_HANDLE_MINUTES", 20)
 YOUTHHUB_NAMED_WAIT_SECONDS = envint("YOUTHHUB_NAMED_WAIT_SECONDS", 300)
 YOUTHHUB_NOSHOW_SECONDS = envint("YOUTHHUB_NOSHOW_SECONDS", 600)
 YOUTHHUB_QUEUE_TICK_SECONDS = envint("YOUTHHUB_QUEUE_TICK_SECONDS", 15)
+# The supervisors' live panel raises a capacity alert when a new request would wait longer.
+YOUTHHUB_CAPACITY_ALERT_MINUTES = envint("YOUTHHUB_CAPACITY_ALERT_MINUTES", 20)
 
 # Quick exit on the youth page goes here (replacing the page in the history): something
 # neutral that loads fast.

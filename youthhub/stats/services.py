@@ -1,0 +1,155 @@
+"""Writing the statistics: called inside the transaction of the step being counted, so a
+count exists exactly when its step committed. Every write is an upsert of a `Count` cell.
+"""
+
+from collections import Counter as Tally
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import CapacitySample, Count
+
+# Upper bounds in seconds; the key is the bucket's range in minutes ("2-5", "60+").
+WAIT_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600)
+DURATION_BUCKETS = (300, 600, 1200, 1800, 2700, 3600)
+
+
+def bucket_keys(bounds) -> list[str]:
+    minutes = [0] + [b // 60 for b in bounds]
+    return [f"{a}-{b}" for a, b in zip(minutes, minutes[1:], strict=False)] + [f"{minutes[-1]}+"]
+
+
+def bucket_of(seconds: float, bounds) -> str:
+    keys = bucket_keys(bounds)
+    for key, bound in zip(keys, bounds, strict=False):
+        if seconds < bound:
+            return key
+    return keys[-1]
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _bump(cells: Tally) -> None:
+    """Add each (hour, pool_id, site_id, channel, metric, key) -> n to its cell."""
+    for (hour, pool_id, site_id, channel, metric, key), n in cells.items():
+        if not n:
+            continue
+        where = {
+            "hour": hour,
+            "pool_id": pool_id,
+            "site_id": site_id,
+            "channel": channel,
+            "metric": metric,
+            "key": key,
+        }
+        if Count.objects.filter(**where).update(value=F("value") + n):
+            continue
+        try:
+            with transaction.atomic():
+                Count.objects.create(value=n, **where)
+        except IntegrityError:  # another worker created the cell meanwhile
+            Count.objects.filter(**where).update(value=F("value") + n)
+
+
+def conversation_cells(conversation) -> Tally:
+    """The counts one closed conversation (ended, abandoned, no-show) contributes."""
+    place = (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
+    arrived = hour_of(conversation.created_at)
+    cells: Tally = Tally()
+
+    def add(metric: str, key: str = "", n: int = 1, hour: datetime = arrived) -> None:
+        cells[(hour, *place, metric, key)] += n
+
+    add("contacts")
+    add("outcome", conversation.state)
+    if conversation.requested_staff_id:
+        add("requested", "person")
+    elif conversation.requested_role:
+        add("requested", "role")
+        add("role", conversation.requested_role)
+    else:
+        add("requested", "any")
+    add("topic", conversation.topic or "none")
+    if conversation.crisis:
+        add("crisis")
+    if conversation.after_hours:
+        add("after_hours")
+    if conversation.assigned_at:
+        waited = (conversation.assigned_at - conversation.created_at).total_seconds()
+        add("wait", bucket_of(max(waited, 0), WAIT_BUCKETS))
+        if conversation.state == "ended" and conversation.ended_at:
+            length = (conversation.ended_at - conversation.assigned_at).total_seconds()
+            add("duration", bucket_of(max(length, 0), DURATION_BUCKETS))
+    for tag in conversation.tags or []:
+        add("tag", tag)
+    if conversation.triage:
+        add("triage", conversation.triage)
+    # Minutes spent in an active chat, in each hour they fall in (concurrency per hour).
+    if conversation.assigned_at and conversation.ended_at:
+        start, end = conversation.assigned_at, conversation.ended_at
+        hour = hour_of(start)
+        while hour < end:
+            nxt = hour + timedelta(hours=1)
+            seconds = (min(end, nxt) - max(start, hour)).total_seconds()
+            minutes = round(seconds / 60)
+            if minutes:
+                add("active_minutes", "", minutes, hour=hour)
+            hour = nxt
+    return cells
+
+
+def stats_record_closed(conversation) -> None:
+    _bump(conversation_cells(conversation))
+
+
+def feedback_cells(feedback, conversation) -> Tally:
+    place = (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
+    hour = hour_of(conversation.created_at)
+    cells: Tally = Tally()
+    cells[(hour, *place, "feedback", "")] += 1
+    for statement in feedback.STATEMENTS:
+        score = getattr(feedback, statement)
+        if score is not None:
+            cells[(hour, *place, f"fb_{statement}", str(score))] += 1
+    return cells
+
+
+def stats_record_feedback(feedback, conversation) -> None:
+    _bump(feedback_cells(feedback, conversation))
+
+
+def capacity_sample(now: datetime | None = None, *, force: bool = False) -> int:
+    """Record this minute's capacity for each pool (once: the first worker wins). Returns the
+    number of rows written."""
+    from dropin import selectors as queue  # the queue's own view of who is on and who waits
+    from dropin.models import Pool
+
+    now = now or timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    if not force and CapacitySample.objects.filter(minute=minute).exists():
+        return 0
+    staff = queue.on_duty(now)
+    waiting = queue.waiting_since_by_pool()
+    written = 0
+    for pool in Pool.objects.all():
+        serving = [s for s in staff if pool.pk in s.pool_ids]
+        queued = waiting.get(pool.pk, [])
+        try:
+            with transaction.atomic():
+                CapacitySample.objects.create(
+                    minute=minute,
+                    pool_id=pool.pk,
+                    staff_on=len(serving),
+                    places=sum(s.capacity for s in serving),
+                    busy=sum(s.busy for s in serving),
+                    queued=len(queued),
+                    longest_wait_seconds=int((now - min(queued)).total_seconds()) if queued else 0,
+                )
+            written += 1
+        except IntegrityError:
+            pass  # another worker sampled this minute
+    return written
