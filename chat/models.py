@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from youthhub.keys import WrappedKey
+
 # What a youth may say the chat is about, before it starts (shown to staff in the queue).
 TOPICS = {
     "school": _("School and work"),
@@ -167,15 +169,12 @@ class Conversation(models.Model):
         return "any"
 
 
-class ConversationKey(models.Model):
+class ConversationKey(WrappedKey):
     """The conversation's data key, wrapped by a master key. Deleting it deletes the content."""
 
     conversation = models.OneToOneField(
         Conversation, on_delete=models.CASCADE, primary_key=True, related_name="key"
     )
-    master_key_id = models.CharField(max_length=16)
-    wrapped = models.BinaryField(null=True)
-    destroyed_at = models.DateTimeField(null=True, blank=True)
 
 
 class Message(models.Model):

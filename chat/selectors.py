@@ -16,11 +16,7 @@ from .models import Conversation, ConversationKey, Message, Note, Transfer, Yout
 def data_key(conversation_id) -> bytes | None:
     """The conversation's data key, or None once retention destroyed it."""
     key = ConversationKey.objects.filter(conversation_id=conversation_id).first()
-    if key is None or key.wrapped is None:
-        return None
-    return crypto.unwrap_data_key(
-        key.master_key_id, bytes(key.wrapped), context=str(conversation_id)
-    )
+    return key.unwrap(str(conversation_id)) if key else None
 
 
 def message_aad(conversation_id, seq: int) -> str:

@@ -183,8 +183,8 @@ def youth_resume(*, return_code: str) -> tuple[Youth, str]:
 
 def conversation_key_create(conversation: Conversation) -> None:
     """Give a new conversation its own data key, wrapped by the current master key."""
-    key_id, wrapped = crypto.wrap_data_key(crypto.new_data_key(), context=str(conversation.id))
-    ConversationKey.objects.create(conversation=conversation, master_key_id=key_id, wrapped=wrapped)
+    _key, stored = ConversationKey.wrap_new(str(conversation.id))
+    ConversationKey.objects.create(conversation=conversation, **stored)
 
 
 def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) -> tuple[dict, bool]:

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "youthhub.staff",
     "youthhub.audit",
     "youthhub.stats",
+    "youthhub.handover",
     "dropin",
     "chat",
     "frontend",

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from dropin.models import OpeningException
 from dropin.services import pool_ensure, site_ensure
+from youthhub.handover.services import handover_demo_seed
 from youthhub.staff.models import Role, StaffProfile, Status
 from youthhub.staff.services import canned_reply_ensure, staff_create_or_update
 
@@ -165,10 +166,15 @@ class Command(BaseCommand):
             StaffProfile.objects.filter(user__username__in=[s[0] for s in DEMO_STAFF]).update(
                 status=Status.AVAILABLE
             )
+            partners = handover_demo_seed(password=DEMO_PASSWORD)
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, name, role, supervisor, _ in DEMO_STAFF:
             extra = ", supervisor" if supervisor else ""
             self.stdout.write(f"  {username:8} {name} ({role.label}{extra})")
+        for partner in partners:
+            self.stdout.write(
+                f"  {partner.user.username:8} {partner.display_name} (partner, {partner.service.name})"
+            )
         self.stdout.write(
             f"Drop-in kiosk: /dropin/{site.slug}/kiosk/   on a phone: /dropin/{site.slug}/"
         )

@@ -1,0 +1,989 @@
+"""Warm handover on the database (youthhub/handover, docs/handover.md): the directory, partner
+accounts, consent per service, the access rules, the state machine, encryption, the audit
+trail and the frames published, all without WebSockets."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone, translation
+
+from chat.errors import ServiceError
+from chat.models import Conversation
+from dropin import services as queue
+from tests.conftest import PASSWORD
+from youthhub.audit.models import AuditEvent
+from youthhub.handover import selectors, services
+from youthhub.handover.models import (
+    Consent,
+    Consultation,
+    Handover,
+    HandoverKey,
+    PartnerProfile,
+    Service,
+)
+
+pytestmark = pytest.mark.django_db
+
+SUMMARY = {
+    "concern": "Sover dårlig og gruer seg til skolen hver morgen",
+    "own_words": "Jeg vil klare å gå på skolen igjen",
+    "tried": "Samtaler med helsesykepleier i høst",
+    "assessment": "Trenger mer enn lavterskel; BUP-vurdering anbefales",
+    "interim_plan": "Chat med Ingrid hver tirsdag til BUP svarer",
+    "who_does_what": "Ingrid følger opp til første møte; ungdommen tar kontakt ved krise",
+    "existing_plan": "Ingen plan eller koordinator",
+}
+TEXT_VERSION = selectors.consent_text_version("Samtykketekst v1")
+
+
+def error_code(fn, **kwargs) -> str:
+    with pytest.raises(ServiceError) as exc:
+        fn(**kwargs)
+    return exc.value.code
+
+
+def actions(handover) -> list[str]:
+    return list(
+        AuditEvent.objects.filter(detail__handover=str(handover.id)).values_list(
+            "action", flat=True
+        )
+    )
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Text assertions below are on the English msgids (the bokmål catalog is filled later)."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def directory(db):
+    return {service.slug: service for service in services.service_directory_seed()}
+
+
+@pytest.fixture
+def make_partner(directory):
+    def make(username="bup", slug="bup-vestfold", name=None):
+        profile = services.partner_create_or_update(
+            username=username, password=PASSWORD, service_slug=slug, display_name=name
+        )
+        return profile.user
+
+    return make
+
+
+@pytest.fixture
+def bup(make_partner):
+    return make_partner("bup", "bup-vestfold", "Kari, BUP")
+
+
+@pytest.fixture
+def hfu(make_partner):
+    return make_partner("hfu", "hfu-tonsberg", "Helsestasjonen")
+
+
+def chatting(make_youth, staff) -> Conversation:
+    youth, _ = make_youth()
+    conversation = queue.queue_request(youth=youth, target={"staff": staff.id})
+    return queue.queue_accept(user=staff, conversation_id=conversation.id)
+
+
+def drafted(staff, conversation, *, slug="bup-vestfold", reach="contact", **kwargs):
+    return services.handover_draft(
+        user=staff,
+        conversation_id=conversation.id,
+        service=slug,
+        reach=reach,
+        summary=kwargs.pop("summary", SUMMARY),
+        **kwargs,
+    )
+
+
+def proposed(staff, conversation, **kwargs) -> Handover:
+    handover = drafted(staff, conversation, **kwargs)
+    return services.handover_propose(user=staff, handover_id=handover.id)
+
+
+def agree(handover, *, service="bup-vestfold", now=None, **kwargs):
+    kwargs.setdefault("answer", "agree")
+    kwargs.setdefault("age_band", "16_plus")
+    return services.consent_answer(
+        youth=handover.youth,
+        handover_id=handover.id,
+        service=service,
+        text_version=TEXT_VERSION,
+        now=now,
+        **kwargs,
+    )
+
+
+def sent(staff, conversation, **kwargs) -> Handover:
+    agree_kwargs = {
+        k: kwargs.pop(k) for k in ("answer", "exceptions", "contact", "age_band") if k in kwargs
+    }
+    handover = proposed(staff, conversation, **kwargs)
+    agree(handover, service=kwargs.get("slug", "bup-vestfold"), **agree_kwargs)
+    return Handover.objects.get(id=handover.id)
+
+
+def snapshot(handover) -> tuple:
+    handover = Handover.objects.get(id=handover.id)
+    return (
+        handover.state,
+        handover.answered_at,
+        handover.consent_id,
+        Consent.objects.count(),
+        AuditEvent.objects.count(),
+    )
+
+
+def raw_column(table: str, column: str, row_id) -> bytes:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE id = %s",
+            [row_id.hex if connection.vendor == "sqlite" else row_id],
+        )
+        (value,) = cursor.fetchone()
+    return bytes(value) if value is not None else b""
+
+
+# -- directory and partner accounts ------------------------------------------------------------
+
+
+def test_the_directory_seed_is_idempotent_and_says_how_each_service_is_reached(directory):
+    again = services.service_directory_seed()
+    assert Service.objects.count() == len(again) == len(directory) >= 15
+    bup = directory["bup-vestfold"]
+    assert bup.access == "referral" and "fastlege" in bup.referral_from
+    assert bup.age_max == 17 and bup.takes_digital_handovers
+    assert directory["legevakt-tonsberg"].phone == "116 117"
+    kinds = {service.kind for service in directory.values()}
+    assert {"bup", "dps", "helsestasjon_ungdom", "barnevern", "nav", "legevakt"} <= kinds
+    for service in directory.values():  # plain words for youth: no diagnosis words
+        for word in ("angst", "depresjon", "diagnose", "lidelse"):
+            assert word not in service.youth_description.lower()
+    ages = {card["slug"] for card in selectors.service_directory(age=19)}
+    assert "dps-vestfold" in ages and "bup-vestfold" not in ages
+
+
+def test_partner_accounts_are_scoped_to_one_service_and_never_staff(make_partner, team):
+    ingrid, _sara = team
+    user = make_partner("bup", "bup-vestfold")
+    assert user.partner_profile.service.slug == "bup-vestfold"
+    with pytest.raises(ValidationError):
+        services.partner_create_or_update(
+            username="x", password="short", service_slug="bup-vestfold"
+        )
+    with pytest.raises(ValidationError):
+        services.partner_create_or_update(
+            username="y", password=PASSWORD, service_slug="no-such-service"
+        )
+    with pytest.raises(ValidationError):  # a staff account cannot become a partner
+        services.partner_create_or_update(
+            username="ingrid", password=PASSWORD, service_slug="bup-vestfold"
+        )
+    assert not PartnerProfile.objects.filter(user=ingrid).exists()
+    out = io.StringIO()
+    call_command(
+        "addpartner",
+        "nina",
+        "--service",
+        "hfu-tonsberg",
+        "--display-name",
+        "Nina",
+        stdin=io.StringIO(PASSWORD + "\n"),
+        stdout=out,
+    )
+    assert "Helsestasjon for ungdom" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("addpartner", "ola", "--service", "hfu-tonsberg", stdin=io.StringIO("weak\n"))
+
+
+def test_seed_demo_adds_the_directory_and_demo_partners(django_user_model):
+    from youthhub.staff.management.commands.seed_demo import DEMO_PASSWORD
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    assert Service.objects.filter(slug="bup-vestfold").count() == 1
+    bup = django_user_model.objects.get(username="bup")
+    assert bup.partner_profile.service.name == "BUP Vestfold"
+    assert bup.check_password(DEMO_PASSWORD)
+    hfu = django_user_model.objects.get(username="hfu")
+    assert hfu.partner_profile.service.slug == "hfu-tonsberg"
+
+
+# -- the whole way, with the audit trail and frames -------------------------------------------
+
+
+def test_a_handover_from_draft_to_met_is_audited_step_by_step(
+    team, make_youth, bup, make_staff, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, _sara = team
+    mona = make_staff("mona", "social_worker", is_supervisor=True)
+    sent_frames = []
+    monkeypatch.setattr(
+        "chat.events._send", lambda group, frame: sent_frames.append((group, frame))
+    )
+    conversation = chatting(make_youth, ingrid)
+    youth = conversation.youth
+    with django_capture_on_commit_callbacks(execute=True):
+        handover = drafted(ingrid, conversation, named_person="Kari")
+    assert handover.state == "draft"
+    # The draft goes to the sender only; the youth never sees a draft.
+    assert [g for g, _ in sent_frames] == [f"staffuser.{ingrid.id}"]
+    assert error_code(selectors.handover_for_youth, youth=youth, handover_id=handover.id) == (
+        "not_found"
+    )
+    sent_frames.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.handover_propose(user=ingrid, handover_id=handover.id)
+    request = dict(sent_frames)[f"youth.{youth.id.hex}"]
+    assert request["type"] == "consent.request"
+    view = request["handover"]
+    assert view["state"] == "proposed" and view["service"]["name"] == "BUP Vestfold"
+    assert [s["key"] for s in view["sections"]] == list(SUMMARY)
+    assert view["ask"]["answers"] == ["agree", "agree_except", "change", "no"]
+    assert view["ask"]["asks_contact"] is True
+    sent_frames.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = agree(handover, contact="Ring meg på 400 00 000 etter skolen")
+    handover.refresh_from_db()
+    assert handover.state == "sent" and result.code is None and result.guidance == ""
+    assert result.consent.expires_at == result.consent.given_at + timedelta(days=30)
+    assert handover.reply_expected_by == handover.sent_at + timedelta(days=10)
+    groups = {group: frame for group, frame in sent_frames}
+    assert groups[f"partner.{bup.partner_profile.service_id}"]["handover"]["visible"] is True
+    # No content in a partner frame: the summary is an audited read.
+    assert "Sover" not in str(groups[f"partner.{bup.partner_profile.service_id}"])
+    assert groups[f"staffuser.{ingrid.id}"]["type"] == "handover.update"
+    assert groups[f"youth.{youth.id.hex}"]["handover"]["state"] == "sent"
+
+    inbox = selectors.partner_inbox(bup)
+    assert [card["id"] for card in inbox] == [str(handover.id)]
+    detail = selectors.handover_for_partner(bup, handover.id)
+    assert detail["sections"][0]["text"] == SUMMARY["concern"]
+    assert detail["contact"] is None and detail["has_contact"]  # only once accepted
+    meeting = timezone.now() + timedelta(days=5)
+    services.handover_accept(
+        user=bup,
+        handover_id=handover.id,
+        first_meeting_at=meeting,
+        where="BUP Tønsberg",
+        who="Kari",
+    )
+    assert selectors.handover_for_partner(bup, handover.id)["contact"] == (
+        "Ring meg på 400 00 000 etter skolen"
+    )
+    status = selectors.handover_for_youth(youth, handover.id)["status"]
+    assert (
+        "BUP Vestfold" in status
+        and meeting.astimezone(timezone.get_current_timezone()).strftime("%H:%M") in status
+    )
+    services.handover_met(user=bup, handover_id=handover.id)
+    assert Handover.objects.get(id=handover.id).state == "met"
+    assert actions(handover) == [
+        "handover.draft",
+        "handover.propose",
+        "consent.answer",
+        "handover.send",
+        "handover.read",
+        "handover.accept",
+        "handover.read",
+        "handover.met",
+    ]
+    events = AuditEvent.objects.filter(detail__handover=str(handover.id))
+    kinds = {e.action: (e.actor_kind, e.actor_id) for e in events}
+    assert kinds["consent.answer"] == ("youth", None)
+    assert kinds["handover.send"] == ("youth", None)
+    assert kinds["handover.accept"] == ("partner", bup.id)
+    assert kinds["handover.read"] == ("partner", bup.id)
+    assert kinds["handover.draft"] == ("staff", ingrid.id)
+    assert all(e.conversation_id == conversation.id for e in events)
+    # Ids and codes only in the audit log, never content.
+    assert "Sover" not in str([e.detail for e in events]) and "400 00" not in str(
+        [e.detail for e in events]
+    )
+    # The supervisor reads it (audited); the sender's own reads are not.
+    selectors.handover_for_staff(ingrid, handover.id)
+    selectors.handover_for_staff(mona, handover.id)
+    read = AuditEvent.objects.filter(action="handover.read", actor=mona).get()
+    assert read.detail["reason"] == "supervisor"
+
+
+# -- who may see what --------------------------------------------------------------------------
+
+
+def test_a_partner_sees_nothing_before_consent_nor_another_services_handover(
+    team, make_youth, bup, hfu
+):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = drafted(ingrid, conversation)
+    assert error_code(selectors.handover_for_partner, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    services.handover_propose(user=ingrid, handover_id=handover.id)
+    assert error_code(selectors.handover_for_partner, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert selectors.partner_inbox(bup) == []
+    agree(handover)
+    assert selectors.handover_for_partner(bup, handover.id)["handover"]["visible"]
+    # Helsestasjonen is another service: the handover does not exist for them.
+    assert error_code(selectors.handover_for_partner, user=hfu, handover_id=handover.id) == (
+        "not_found"
+    )
+    assert selectors.partner_inbox(hfu) == []
+    assert (
+        error_code(
+            services.handover_accept,
+            user=hfu,
+            handover_id=handover.id,
+            first_meeting_at=timezone.now() + timedelta(days=1),
+        )
+        == "not_found"
+    )
+    # Staff are not partners, and partners are not staff.
+    assert error_code(selectors.handover_for_partner, user=ingrid, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert error_code(selectors.handover_for_staff, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    # Audit: only the one allowed read.
+    assert actions(handover).count("handover.read") == 1
+
+
+def test_withdrawal_ends_the_partners_access_at_once_and_destroys_the_key(
+    team, make_youth, bup, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation, contact="mobil 400 00 000")
+    services.handover_accept(
+        user=bup, handover_id=handover.id, first_meeting_at=timezone.now() + timedelta(days=2)
+    )
+    assert selectors.handover_for_partner(bup, handover.id)["contact"] == "mobil 400 00 000"
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    # Someone else's youth identity cannot withdraw it.
+    other, _ = make_youth()
+    assert error_code(services.consent_withdraw, youth=other, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.consent_withdraw(youth=handover.youth, handover_id=handover.id)
+    handover.refresh_from_db()
+    assert handover.state == "withdrawn" and handover.consent.withdrawn_at is not None
+    key = HandoverKey.objects.get(handover=handover)
+    assert key.wrapped is None and key.destroyed_at is not None
+    assert selectors.data_key(handover.id) is None
+    assert error_code(selectors.handover_for_partner, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert selectors.partner_inbox(bup) == []
+    partner_frame = dict(frames)[f"partner.{bup.partner_profile.service_id}"]
+    assert partner_frame["handover"] == {
+        "id": str(handover.id),
+        "state": "withdrawn",
+        "visible": False,
+    }
+    # Nothing left to read for staff either; the youth sees it in plain words.
+    assert selectors.handover_for_staff(ingrid, handover.id)["summary"] is None
+    view = selectors.handover_for_youth(handover.youth, handover.id)
+    assert view["sections"] is None and view["content_deleted"] and view["contact"] is None
+    assert view["consent"]["can_withdraw"] is False
+    # Twice is nothing to withdraw; the partner cannot answer any more.
+    assert error_code(services.consent_withdraw, youth=handover.youth, handover_id=handover.id) == (
+        "nothing_to_withdraw"
+    )
+    assert error_code(services.handover_met, user=bup, handover_id=handover.id) == "not_accepted"
+    assert "consent.withdraw" in actions(handover)
+    withdraw = AuditEvent.objects.get(action="consent.withdraw")
+    assert withdraw.actor_kind == "youth" and withdraw.actor is None
+
+
+def test_an_expired_consent_cannot_be_used(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation)
+    later = timezone.now() + timedelta(days=31)
+    assert selectors.handover_for_partner(bup, handover.id)  # today: fine
+    assert error_code(
+        selectors.handover_for_partner, user=bup, handover_id=handover.id, now=later
+    ) == ("not_allowed")
+    assert selectors.partner_inbox(bup, now=later) == []
+    before = snapshot(handover)
+    assert error_code(
+        services.handover_accept,
+        user=bup,
+        handover_id=handover.id,
+        first_meeting_at=later + timedelta(days=1),
+        now=later,
+    ) == ("consent_expired")
+    assert error_code(
+        services.handover_decline,
+        user=bup,
+        handover_id=handover.id,
+        reason="Fullt",
+        alternative="Kommunepsykologen",
+        now=later,
+    ) == ("consent_expired")
+    assert snapshot(handover) == before
+    # The tick expires it and destroys the key; the youth's old yes cannot be reused.
+    result = services.handover_tick(now=later)
+    assert result["expired"] == 1
+    handover.refresh_from_db()
+    assert handover.state == "expired" and selectors.data_key(handover.id) is None
+    assert error_code(agree, handover=handover, now=later) == "not_proposed"
+    assert error_code(services.handover_propose, user=ingrid, handover_id=handover.id) == (
+        "not_editable"
+    )
+    assert "handover.expire" in actions(handover)
+    view = selectors.handover_for_youth(handover.youth, handover.id)
+    assert view["state"] == "expired" and view["sections"] is None
+    # A second tick finds nothing to do.
+    assert services.handover_tick(now=later)["expired"] == 0
+
+
+def test_a_new_person_needs_a_new_consent(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation, named_person="Kari")
+    assert selectors.handover_for_partner(bup, handover.id)
+    # Editing is over once the youth said yes ...
+    assert error_code(
+        services.handover_update, user=ingrid, handover_id=handover.id, named_person="Per"
+    ) == ("not_editable")
+    # ... and a consent names one person: another name on the row is not covered by it.
+    Handover.objects.filter(id=handover.id).update(named_person="Per")
+    assert error_code(selectors.handover_for_partner, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+
+
+def test_staff_outside_the_conversation_cannot_see_or_change_the_draft(
+    team, make_youth, make_staff
+):
+    ingrid, sara = team
+    mona = make_staff("mona", "social_worker", is_supervisor=True)
+    conversation = chatting(make_youth, ingrid)
+    handover = drafted(ingrid, conversation)
+    assert selectors.handover_for_staff(ingrid, handover.id)["summary"] == SUMMARY
+    assert error_code(selectors.handover_for_staff, user=sara, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert error_code(services.handover_propose, user=sara, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert error_code(
+        services.handover_update, user=sara, handover_id=handover.id, summary={"concern": "x"}
+    ) == ("not_allowed")
+    assert selectors.staff_handovers(sara) == []
+    # Sara cannot start one on Ingrid's conversation either.
+    assert error_code(
+        services.handover_draft,
+        user=sara,
+        conversation_id=conversation.id,
+        service="bup-vestfold",
+        reach="warm",
+        summary=SUMMARY,
+    ) == ("not_allowed")
+    # A supervisor may read it (audited), not change it.
+    assert selectors.handover_for_staff(mona, handover.id)["summary"] == SUMMARY
+    assert error_code(services.handover_propose, user=mona, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    assert [card["id"] for card in selectors.staff_handovers(ingrid)] == [str(handover.id)]
+    assert Handover.objects.get(id=handover.id).state == "draft"
+
+
+def test_the_youth_sees_exactly_what_is_shared_minus_exceptions(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    # Before answering: everything proposed, word for word.
+    view = selectors.handover_for_youth(conversation.youth, handover.id)
+    assert {s["key"]: s["text"] for s in view["sections"]} == SUMMARY
+    assert {t["key"] for t in view["ask"]["may_except"]["topics"]} >= {"family", "substances"}
+    result = agree(handover, answer="agree_except", exceptions=["tried", "family"])
+    assert result.consent.exceptions == ["tried", "family"]
+    view = selectors.handover_for_youth(conversation.youth, handover.id)
+    shared = [s["key"] for s in view["sections"]]
+    assert "tried" not in shared and shared == [k for k in SUMMARY if k != "tried"]
+    assert [t["key"] for t in view["not_shared_topics"]] == ["family"]
+    assert view["consent"]["can_withdraw"]
+    # The partner gets exactly the same sections, and is told which topic was excepted.
+    detail = selectors.handover_for_partner(bup, handover.id)
+    assert [s["key"] for s in detail["sections"]] == shared
+    assert SUMMARY["tried"] not in str(detail)
+    assert [t["key"] for t in detail["not_shared_topics"]] == ["family"]
+    # Another youth cannot look at it.
+    other, _ = make_youth()
+    assert error_code(selectors.handover_for_youth, youth=other, handover_id=handover.id) == (
+        "not_allowed"
+    )
+
+
+def test_a_no_and_a_change_send_nothing_and_guide_staff(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    result = services.consent_answer(
+        youth=conversation.youth,
+        handover_id=handover.id,
+        service="bup-vestfold",
+        answer="change",
+        text_version=TEXT_VERSION,
+        reason="Ikke skriv om søvnen",
+    )
+    assert result.handover.state == "changes_requested" and result.guidance
+    staff_view = selectors.handover_for_staff(ingrid, handover.id)
+    assert staff_view["youth_reason"] == "Ikke skriv om søvnen"
+    services.handover_update(
+        user=ingrid, handover_id=handover.id, summary={"concern": "Gruer seg til skolen"}
+    )
+    services.handover_propose(user=ingrid, handover_id=handover.id)
+    result = services.consent_answer(
+        youth=conversation.youth,
+        handover_id=handover.id,
+        service=handover.service_id,
+        answer="no",
+        text_version=TEXT_VERSION,
+    )
+    assert result.handover.state == "refused" and "never push" in result.guidance
+    assert selectors.partner_inbox(bup) == []
+    assert (
+        "Nothing was sent"
+        in selectors.handover_for_youth(conversation.youth, handover.id)["status"]
+    )
+    assert Consent.objects.filter(handover=handover).count() == 2
+    answers = AuditEvent.objects.filter(action="consent.answer").values_list(
+        "detail__answer", flat=True
+    )
+    assert list(answers) == ["change", "no"]
+    assert "handover.send" not in actions(handover)
+
+
+def test_under_16_gives_staff_guidance_and_tells_the_partner(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    view = selectors.handover_for_youth(conversation.youth, handover.id)
+    assert view["ask"]["under_16_note"]
+    result = agree(handover, age_band="under_16")
+    assert "16" in result.guidance and "parent" in result.guidance.lower()
+    detail = selectors.handover_for_partner(bup, handover.id)
+    assert detail["handover"]["age_band"] == "under_16" and detail["guidance"]
+
+
+def test_editing_a_proposal_takes_the_question_back(team, make_youth):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    services.handover_update(user=ingrid, handover_id=handover.id, named_person="Kari")
+    assert Handover.objects.get(id=handover.id).state == "draft"
+    view = selectors.handover_for_youth(conversation.youth, handover.id)
+    assert view["state"] == "draft" and view["sections"] is None and "changes" in view["status"]
+    assert error_code(agree, handover=handover) == "not_proposed"
+    services.handover_propose(user=ingrid, handover_id=handover.id)
+    result = agree(handover)
+    assert result.consent.named_person == "Kari"
+
+
+# -- partners answer ---------------------------------------------------------------------------
+
+
+def test_a_decline_needs_a_reason_and_an_alternative_offer(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation)
+    before = snapshot(handover)
+    for reason, alternative, code in (
+        ("", "Kommunepsykologen", "reason_required"),
+        ("Ikke for BUP nå", "", "alternative_required"),
+        ("Ikke for BUP nå", "   ", "alternative_required"),
+    ):
+        assert (
+            error_code(
+                services.handover_decline,
+                user=bup,
+                handover_id=handover.id,
+                reason=reason,
+                alternative=alternative,
+            )
+            == code
+        )
+    assert snapshot(handover) == before
+    # The sender stays responsible: a sent handover cannot be closed meanwhile.
+    assert error_code(services.handover_close, user=ingrid, handover_id=handover.id) == (
+        "not_closable"
+    )
+    # The database refuses a declined handover without an alternative.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Handover.objects.filter(id=handover.id).update(
+            state="declined", decline_reason=b"x", alternative=None
+        )
+    services.handover_decline(
+        user=bup,
+        handover_id=handover.id,
+        reason="Trenger henvisning fra fastlege først",
+        alternative="Kommunepsykologen kan ta imot nå; fastlegen kan henvise videre",
+        alternative_service="kommunepsykolog-tonsberg",
+    )
+    handover.refresh_from_db()
+    assert handover.state == "declined"
+    assert b"fastlege" not in bytes(handover.decline_reason)
+    staff_view = selectors.handover_for_staff(ingrid, handover.id)
+    assert staff_view["decline_reason"] == "Trenger henvisning fra fastlege først"
+    assert staff_view["alternative"].startswith("Kommunepsykologen")
+    youth_view = selectors.handover_for_youth(handover.youth, handover.id)
+    assert "Kommunepsykolog Tønsberg" in youth_view["status"]
+    assert youth_view["alternative"].startswith("Kommunepsykologen")
+    # Answering twice is refused, and the partner no longer reads it.
+    assert error_code(
+        services.handover_accept,
+        user=bup,
+        handover_id=handover.id,
+        first_meeting_at=timezone.now() + timedelta(days=3),
+    ) == ("already_answered")
+    assert error_code(selectors.handover_for_partner, user=bup, handover_id=handover.id) == (
+        "not_allowed"
+    )
+    services.handover_close(user=ingrid, handover_id=handover.id)
+    handover.refresh_from_db()
+    assert handover.state == "closed" and selectors.data_key(handover.id) is None
+    assert actions(handover)[-2:] == ["handover.decline", "handover.close"]
+
+
+def test_a_partner_cannot_answer_twice(team, make_youth, bup, make_partner):
+    ingrid, _sara = team
+    colleague = make_partner("bup2", "bup-vestfold", "Per, BUP")
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation, contact="per epost")
+    meeting = timezone.now() + timedelta(days=4)
+    services.handover_accept(user=bup, handover_id=handover.id, first_meeting_at=meeting)
+    before = snapshot(handover)
+    assert error_code(
+        services.handover_accept, user=bup, handover_id=handover.id, first_meeting_at=meeting
+    ) == ("already_answered")
+    assert error_code(
+        services.handover_decline,
+        user=colleague,
+        handover_id=handover.id,
+        reason="x",
+        alternative="y",
+    ) == ("already_answered")
+    assert snapshot(handover) == before
+    # A colleague at the same service reads the summary, but the contact details are only
+    # for the partner who accepted.
+    detail = selectors.handover_for_partner(colleague, handover.id)
+    assert detail["sections"] and detail["contact"] is None
+    assert selectors.handover_for_partner(bup, handover.id)["contact"] == "per epost"
+    assert (
+        error_code(
+            services.handover_accept,
+            user=bup,
+            handover_id=handover.id,
+            first_meeting_at=timezone.now() - timedelta(days=3),
+        )
+        == "bad_time"
+    )
+
+
+def test_a_bad_meeting_time_is_refused(team, make_youth, bup):
+    ingrid, _sara = team
+    handover = sent(ingrid, chatting(make_youth, ingrid))
+    before = snapshot(handover)
+    for when in (
+        None,
+        "tirsdag",
+        timezone.now() - timedelta(days=2),
+        timezone.now() + timedelta(days=400),
+    ):
+        assert (
+            error_code(
+                services.handover_accept, user=bup, handover_id=handover.id, first_meeting_at=when
+            )
+            == "bad_time"
+        )
+    assert snapshot(handover) == before
+
+
+def test_an_overdue_handover_is_flagged_once_to_the_sender_and_supervisors(
+    team, make_youth, bup, make_staff, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, _sara = team
+    mona = make_staff("mona", "social_worker", is_supervisor=True)
+    handover = sent(ingrid, chatting(make_youth, ingrid))
+    assert services.handover_tick()["overdue"] == []
+    late = handover.reply_expected_by + timedelta(hours=1)
+    assert [h.id for h in selectors.handovers_overdue(late)] == [handover.id]
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.handover_tick(now=late)
+    assert result["overdue"] == [{"handover": handover.id, "notify": [ingrid.id, mona.id]}]
+    groups = {group for group, _ in frames}
+    assert {f"staffuser.{ingrid.id}", f"staffuser.{mona.id}"} <= groups
+    card = dict(frames)[f"staffuser.{mona.id}"]["handover"]
+    assert card["overdue_flagged_at"] == late.isoformat()
+    assert Handover.objects.get(id=handover.id).overdue_flagged_at == late
+    # Once only.
+    assert services.handover_tick(now=late + timedelta(days=1))["overdue"] == []
+    assert actions(handover).count("handover.overdue") == 1
+    overdue_event = AuditEvent.objects.get(action="handover.overdue")
+    assert overdue_event.actor_kind == "system"
+    # Still overdue in the list until answered; an answer ends it.
+    assert selectors.handovers_overdue(late)
+    services.handover_accept(
+        user=bup,
+        handover_id=handover.id,
+        first_meeting_at=late + timedelta(days=1),
+        now=late,
+    )
+    assert selectors.handovers_overdue(late + timedelta(days=1)) == []
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_bad_consent_answers_change_nothing(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    before = snapshot(handover)
+    cases = [
+        ({"service": "hfu-tonsberg"}, "wrong_service"),
+        ({"service": Service.objects.get(slug="nav-tonsberg").id}, "wrong_service"),
+        ({"answer": "maybe"}, "bad_answer"),
+        ({"answer": None}, "bad_answer"),
+        ({"age_band": None}, "age_band_required"),
+        ({"age_band": "15"}, "bad_age_band"),
+        ({"text_version": ""}, "bad_text_version"),
+        ({"answer": "agree", "exceptions": ["tried"]}, "bad_exceptions"),
+        ({"answer": "agree_except", "exceptions": []}, "bad_exceptions"),
+        ({"answer": "agree_except", "exceptions": ["politics"]}, "bad_exceptions"),
+        ({"answer": "agree_except", "exceptions": list(SUMMARY)}, "nothing_shared"),
+        ({"answer": "agree", "reason": "fordi"}, "bad_reason"),
+        ({"answer": "no", "contact": "400 00 000"}, "bad_contact"),
+    ]
+    for override, code in cases:
+        kwargs = {
+            "youth": conversation.youth,
+            "handover_id": handover.id,
+            "service": "bup-vestfold",
+            "answer": "agree",
+            "text_version": TEXT_VERSION,
+            "age_band": "16_plus",
+            **override,
+        }
+        assert error_code(services.consent_answer, **kwargs) == code, override
+    assert snapshot(handover) == before
+    assert selectors.partner_inbox(bup) == []
+    # A youth answering someone else's handover, and unknown ids.
+    other, _ = make_youth()
+    assert error_code(agree, handover=Handover(id=handover.id, youth=other)) == "not_allowed"
+    assert (
+        error_code(
+            services.consent_answer,
+            youth=conversation.youth,
+            handover_id="not-a-uuid",
+            service="bup-vestfold",
+            answer="agree",
+            text_version=TEXT_VERSION,
+            age_band="16_plus",
+        )
+        == "not_found"
+    )
+    # Answering again after the yes.
+    agree(handover)
+    before = snapshot(handover)
+    assert error_code(agree, handover=handover) == "already_answered"
+    assert snapshot(handover) == before
+
+
+def test_bad_drafts_are_refused(team, make_youth, directory):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    base = {"user": ingrid, "conversation_id": conversation.id, "reach": "code", "summary": SUMMARY}
+    for override, code in (
+        ({"service": "legevakt-tonsberg"}, "not_digital"),
+        ({"service": "nowhere"}, "bad_service"),
+        ({"service": "bup-vestfold", "reach": "pigeon"}, "bad_reach"),
+        ({"service": "bup-vestfold", "summary": {"diagnosis": "x"}}, "bad_summary"),
+        ({"service": "bup-vestfold", "scope": ["secrets"]}, "bad_scope"),
+        ({"service": "bup-vestfold", "summary": {"concern": "x" * 5000}}, "too_long"),
+    ):
+        assert error_code(services.handover_draft, **{**base, **override}) == code, override
+    assert Handover.objects.count() == 0
+    incomplete = services.handover_draft(
+        **{**base, "service": "bup-vestfold", "summary": {"concern": "x"}}
+    )
+    assert error_code(services.handover_propose, user=ingrid, handover_id=incomplete.id) == (
+        "incomplete"
+    )
+    # One open handover per youth and service.
+    assert error_code(services.handover_draft, **{**base, "service": "bup-vestfold"}) == (
+        "conflict"
+    )
+    assert Handover.objects.count() == 1
+    assert AuditEvent.objects.filter(action="handover.draft").count() == 1
+
+
+# -- encryption and codes ----------------------------------------------------------------------
+
+
+def test_summary_and_contact_details_are_encrypted_at_rest(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation, contact="snap: hemmelig_bruker")
+    summary = raw_column("handover_handover", "summary", handover.id)
+    contact = raw_column("handover_handover", "contact", handover.id)
+    assert summary and contact
+    for blob in (summary, contact):
+        assert b"Sover" not in blob and b"hemmelig" not in blob and b"concern" not in blob
+    # Bound to its row: another handover's summary does not decrypt here.
+    second = drafted(ingrid, conversation, slug="hfu-tonsberg")
+    Handover.objects.filter(id=second.id).update(summary=summary)
+    with pytest.raises(Exception, match="verify"):
+        selectors.handover_for_staff(ingrid, second.id)
+    # The wrapped key is not the data key, and destroying it is the end of the content.
+    key = HandoverKey.objects.get(handover=handover)
+    assert len(bytes(key.wrapped)) > 32 and key.master_key_id == "k2"
+    services.consent_withdraw(youth=handover.youth, handover_id=handover.id)
+    assert HandoverKey.objects.get(handover=handover).wrapped is None
+
+
+def test_a_handover_code_is_shown_once_stored_hashed_and_works_at_the_service(
+    team, make_youth, bup, hfu
+):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation, reach="code")
+    result = agree(handover)
+    code = result.code
+    assert code and len(code) == 9 and code[4] == "-"
+    row = Handover.objects.get(id=handover.id)
+    assert code.replace("-", "") not in row.code_hash and code[5:] not in row.code_hash
+    assert row.code_selector == code[:4]
+    assert (
+        "Show your code" in selectors.handover_for_youth(conversation.youth, handover.id)["status"]
+    )
+    detail = services.handover_by_code(bup, code.lower())
+    assert detail["handover"]["id"] == str(handover.id)
+    assert AuditEvent.objects.filter(action="handover.read", detail__via="code").count() == 1
+    wrong = code[:5] + ("2222" if code[5:] != "2222" else "3333")
+    assert error_code(services.handover_by_code, user=bup, code=wrong) == "bad_code"
+    assert error_code(services.handover_by_code, user=hfu, code=code) == "bad_code"
+    assert error_code(services.handover_by_code, user=ingrid, code=code) == "not_allowed"
+    # Withdrawing ends the code too.
+    services.consent_withdraw(youth=conversation.youth, handover_id=handover.id)
+    assert error_code(services.handover_by_code, user=bup, code=code) == "bad_code"
+
+
+def test_closing_a_draft_or_proposal_deletes_its_content(team, make_youth):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    services.handover_close(user=ingrid, handover_id=handover.id)
+    handover.refresh_from_db()
+    assert handover.state == "closed" and selectors.data_key(handover.id) is None
+    assert selectors.handover_for_youth(conversation.youth, handover.id)["status"]
+    assert error_code(services.handover_close, user=ingrid, handover_id=handover.id) == (
+        "not_closable"
+    )
+    # A new one to the same service may start now.
+    assert drafted(ingrid, conversation).state == "draft"
+
+
+def test_stale_drafts_expire_and_answered_handovers_lose_their_content(team, make_youth, bup):
+    ingrid, _sara = team
+    draft = drafted(ingrid, chatting(make_youth, ingrid), slug="hfu-tonsberg")
+    accepted = sent(ingrid, chatting(make_youth, ingrid))
+    services.handover_accept(
+        user=bup, handover_id=accepted.id, first_meeting_at=timezone.now() + timedelta(days=1)
+    )
+    later = timezone.now() + timedelta(days=31)
+    result = services.handover_tick(now=later)
+    assert result["expired"] == 1 and result["content_deleted"] == 1
+    assert Handover.objects.get(id=draft.id).state == "expired"
+    accepted.refresh_from_db()
+    assert accepted.state == "accepted" and selectors.data_key(accepted.id) is None
+    # The outcome can still be recorded; the content is gone.
+    services.handover_met(user=ingrid, handover_id=accepted.id)
+    assert Handover.objects.get(id=accepted.id).state == "met"
+    assert services.handover_tick(now=later) == {
+        "expired": 0,
+        "content_deleted": 0,
+        "overdue": [],
+    }
+
+
+def test_the_handover_outlives_the_conversation(team, make_youth, bup):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = sent(ingrid, conversation)
+    Conversation.objects.filter(id=conversation.id).delete()
+    handover.refresh_from_db()
+    assert handover.conversation_id is None
+    assert selectors.handover_for_partner(bup, handover.id)["sections"]
+    services.handover_accept(
+        user=bup, handover_id=handover.id, first_meeting_at=timezone.now() + timedelta(days=1)
+    )
+    assert selectors.handover_for_staff(ingrid, handover.id)["handover"]["state"] == "accepted"
+
+
+def test_a_warm_handover_lets_the_partner_join_the_live_chat(team, make_youth, bup, hfu):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation, reach="warm")
+    assert not selectors.partner_may_join(bup, conversation.id)
+    agree(handover)
+    assert selectors.partner_may_join(bup, conversation.id)
+    assert not selectors.partner_may_join(hfu, conversation.id)
+    assert not selectors.partner_may_join(ingrid, conversation.id)
+    services.consent_withdraw(youth=conversation.youth, handover_id=handover.id)
+    assert not selectors.partner_may_join(bup, conversation.id)
+
+
+# -- anonymous consultation --------------------------------------------------------------------
+
+
+def test_an_anonymous_consultation_is_asked_answered_once_and_audited(team, bup, hfu):
+    ingrid, sara = team
+    question = "En 15-åring med mye skolevegring: tar dere slike uten fastlege?"
+    consultation = services.consultation_ask(user=ingrid, service="bup-vestfold", question=question)
+    row_question = raw_column("handover_consultation", "question", consultation.id)
+    assert b"skolevegring" not in row_question
+    assert not hasattr(Consultation, "youth") and not hasattr(Consultation, "conversation")
+    [view] = selectors.consultations_for_partner(bup)
+    assert view["question"] == question and view["answer"] is None
+    assert selectors.consultations_for_partner(hfu) == []
+    assert error_code(
+        services.consultation_answer, user=hfu, consultation_id=consultation.id, answer="Ja"
+    ) == ("not_found")
+    assert error_code(
+        services.consultation_answer, user=sara, consultation_id=consultation.id, answer="Ja"
+    ) == ("not_allowed")
+    assert error_code(
+        services.consultation_ask, user=bup, service="bup-vestfold", question="?"
+    ) == ("not_allowed")
+    services.consultation_answer(
+        user=bup, consultation_id=consultation.id, answer="Ja, via kommunepsykologen."
+    )
+    assert error_code(
+        services.consultation_answer, user=bup, consultation_id=consultation.id, answer="Igjen"
+    ) == ("already_answered")
+    [mine] = selectors.consultations_for_staff(ingrid)
+    assert mine["answer"] == "Ja, via kommunepsykologen." and mine["answered_by"] == "Kari, BUP"
+    events = AuditEvent.objects.filter(action__startswith="consultation.")
+    assert [(e.action, e.actor_kind, e.conversation_id) for e in events] == [
+        ("consultation.ask", "staff", None),
+        ("consultation.answer", "partner", None),
+    ]
