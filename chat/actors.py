@@ -9,7 +9,7 @@ from .models import Youth
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "youth" | "staff"
+    kind: str  # "youth" | "staff" | "partner"
     youth: Youth | None = None
     user: AbstractBaseUser | None = None
 
@@ -20,3 +20,8 @@ class Actor:
     @classmethod
     def for_staff(cls, user) -> "Actor":
         return cls(kind="staff", user=user)
+
+    @classmethod
+    def for_partner(cls, user) -> "Actor":
+        """Someone from a receiving service in the chat for a warm handover."""
+        return cls(kind="partner", user=user)

@@ -19,6 +19,9 @@ from dropin import selectors as queue
 from dropin import services as queue_services
 from dropin import ticker
 from youthhub.crisis import crisis_info_frame
+from youthhub.handover import selectors as handover_selectors
+from youthhub.handover import services as handover_services
+from youthhub.handover.events import partner_service_group
 from youthhub.ratelimit import TokenBucket
 from youthhub.staff import selectors as staff_selectors
 
@@ -270,6 +273,7 @@ class YouthConsumer(ProtocolConsumer):
                 "alias": youth.alias,
                 "conversation": summary,
                 "previous_staff": await db(selectors.previous_staff)(youth),
+                "handovers": await db(handover_selectors.youth_handovers)(youth),
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )
@@ -296,6 +300,35 @@ class YouthConsumer(ProtocolConsumer):
             text=frame.text,
         )
         await self.send_frame({"type": "feedback.thanks", "conversation_id": frame.conversation_id})
+
+    async def on_consent(self, frame: protocol.ConsentAnswer):
+        youth = self.actor.youth
+        view = await db(handover_selectors.handover_for_youth)(youth, frame.handover_id)
+        asked = (view.get("ask") or {}).get("text_version")
+        if asked is not None and asked != frame.text_version:
+            # The proposal changed after the page showed it: a yes counts only for what was read.
+            await self.send_frame({"type": "handover.update", "handover": view})
+            raise ServiceError("stale", _("The question has changed. Read it again, please."))
+        result = await db(handover_services.consent_answer)(
+            youth=youth,
+            handover_id=frame.handover_id,
+            service=frame.service,
+            answer=frame.answer,
+            text_version=frame.text_version,
+            age_band=frame.age_band,
+            exceptions=frame.exceptions,
+            reason=frame.reason,
+            contact=frame.contact,
+        )
+        view = await db(handover_selectors.handover_for_youth)(youth, frame.handover_id)
+        await self.send_frame({"type": "consent.result", "handover": view, "code": result.code})
+
+    async def on_consent_withdraw(self, frame: protocol.HandoverAction):
+        await db(handover_services.consent_withdraw)(
+            youth=self.actor.youth, handover_id=frame.handover_id
+        )
+        view = await db(handover_selectors.handover_for_youth)(self.actor.youth, frame.handover_id)
+        await self.send_frame({"type": "handover.update", "handover": view})
 
     async def push_queued(self, conversation):
         try:
@@ -373,6 +406,8 @@ class StaffConsumer(ProtocolConsumer):
                 "queue": entries,
                 "transfers": await db(self.my_transfers)(),
                 "canned": await db(staff_selectors.canned_replies_for)(self.profile),
+                "services": await db(handover_selectors.service_directory)(digital_only=True),
+                "handovers": await db(handover_selectors.staff_handovers)(user),
                 "tags": {key: str(label) for key, label in STAFF_TAGS.items()},
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
@@ -536,5 +571,117 @@ class StaffConsumer(ProtocolConsumer):
         self.me = await db(self.load_scope)()
         await self.send_frame({"type": "capacity", "capacity": profile.capacity})
 
+    async def on_handover_propose(self, frame: protocol.HandoverPropose):
+        user = self.scope["user"]
+        handover = await db(self.draft_and_propose)(user, frame)
+        card = await db(handover_selectors.staff_card)(
+            await db(handover_selectors.handover_with_relations)(handover.id)
+        )
+        await self.send_frame({"type": "handover.update", "handover": card})
+
+    @staticmethod
+    def draft_and_propose(user, frame: protocol.HandoverPropose):
+        """One step for the dashboard: a draft that is shown to the youth at once (both or
+        neither: one transaction)."""
+        from django.db import transaction
+
+        with transaction.atomic():
+            draft = handover_services.handover_draft(
+                user=user,
+                conversation_id=frame.conversation_id,
+                service=frame.service,
+                reach=frame.reach,
+                summary=frame.summary,
+                named_person=frame.named_person,
+                scope=frame.scope,
+            )
+            return handover_services.handover_propose(user=user, handover_id=draft.id)
+
+    async def on_handover_close(self, frame: protocol.HandoverAction):
+        handover = await db(handover_services.handover_close)(
+            user=self.scope["user"], handover_id=frame.handover_id
+        )
+        card = await db(handover_selectors.staff_card)(
+            await db(handover_selectors.handover_with_relations)(handover.id)
+        )
+        await self.send_frame({"type": "handover.update", "handover": card})
+
+    async def on_consultation_ask(self, frame: protocol.ConsultationAsk):
+        consultation = await db(handover_services.consultation_ask)(
+            user=self.scope["user"], service=frame.service, question=frame.question
+        )
+        await self.send_frame(
+            {"type": "consultation.sent", "consultation_id": str(consultation.id)}
+        )
+
     async def on_shift(self, frame: protocol.Shift):
         await self.send_frame({"type": "shift", "staff": await db(queue.shift)(self.me)})
+
+
+class PartnerConsumer(ProtocolConsumer):
+    """Someone from a receiving service in a youth's chat for a warm handover: one
+    conversation per socket, from the moment they joined, while the consent holds."""
+
+    frames = protocol.PARTNER_FRAMES
+    kind = "partner"
+
+    async def connect(self):
+        self.conversation_id: str | None = None
+        self.handover_id: str | None = None
+        await super().connect()
+        self.partner = await db(handover_selectors.partner_profile)(self.scope["user"])
+        if self.partner is None:
+            await self.send_error("unauthorized", _("Log in as a partner first."))
+            await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.partner is None:
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+    def target(self, frame) -> str:
+        return self.conversation_id
+
+    async def on_hello(self, frame: protocol.PartnerHello):
+        user = self.scope["user"]
+        handover, from_seq = await db(handover_services.handover_partner_join)(
+            user=user, conversation_id=frame.conversation_id
+        )
+        self.actor = Actor.for_partner(user)
+        self.conversation_id = str(handover.conversation_id)
+        self.handover_id = str(handover.id)
+        await self.join(partner_service_group(self.partner.service_id))
+        conversation = await db(selectors.conversation_for)(self.actor, self.conversation_id)
+        await self.send_frame(
+            {
+                "type": "welcome",
+                "protocol": protocol.PROTOCOL_VERSION,
+                "partner": {
+                    "display_name": self.partner.display_name,
+                    "service": await db(lambda: self.partner.service.name)(),
+                },
+                "conversation": selectors.conversation_summary(conversation),
+                "handover_id": self.handover_id,
+                "from_seq": from_seq,
+                "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+            }
+        )
+        await self.follow(self.conversation_id, max(frame.last_seq or 0, from_seq))
+
+    async def push(self, frame: dict):
+        kind = frame["type"]
+        if kind in STAFF_ONLY_FRAMES:
+            return
+        if kind == "handover.update":
+            card = frame.get("handover") or {}
+            if card.get("id") == self.handover_id and not card.get("visible", True):
+                # The youth withdrew (or the consent ended): the partner's view closes now.
+                await self.send_frame(
+                    {"type": "closed", "conversation_id": self.conversation_id, "reason": "consent"}
+                )
+                await self.close()
+            return
+        await super().push(frame)
+
+    async def on_end(self, frame):
+        raise ServiceError("not_allowed", _("The chat's own helper ends the conversation."))

@@ -181,6 +181,7 @@ class Message(models.Model):
     class Sender(models.TextChoices):
         YOUTH = "youth", "Youth"
         STAFF = "staff", "Staff"
+        PARTNER = "partner", "Partner"  # someone from the receiving service, in a warm handover
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"

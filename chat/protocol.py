@@ -156,6 +156,48 @@ class Shift(Frame):
 Score = Annotated[int, msgspec.Meta(ge=0, le=5)]
 
 
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Key = Annotated[str, msgspec.Meta(max_length=32)]
+
+
+class HandoverPropose(Frame):
+    """Draft and show to the youth in one step (youthhub.handover: handover_draft + propose)."""
+
+    conversation_id: ConversationId
+    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    reach: Literal["warm", "contact", "code"]
+    summary: Annotated[
+        dict[Key, Annotated[str, msgspec.Meta(max_length=4000)]], msgspec.Meta(max_length=10)
+    ]
+    named_person: ShortText = ""
+    scope: Annotated[list[Key], msgspec.Meta(max_length=10)] | None = None
+
+
+class HandoverAction(Frame):
+    handover_id: ConversationId
+
+
+class ConsultationAsk(Frame):
+    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    question: Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class ConsentAnswer(Frame):
+    handover_id: ConversationId
+    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    answer: Literal["agree", "agree_except", "change", "no"]
+    text_version: Annotated[str, msgspec.Meta(max_length=64)]
+    age_band: Literal["under_16", "16_plus"] | None = None
+    exceptions: Annotated[list[Key], msgspec.Meta(max_length=20)] = []
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    contact: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class PartnerHello(Frame):
+    conversation_id: ConversationId
+    last_seq: Seq | None = None
+
+
 class YouthFeedback(Frame):
     conversation_id: ConversationId
     scores: Annotated[
@@ -201,6 +243,8 @@ YOUTH_FRAMES: dict[str, type[Frame]] = {
     "sync": YouthSync,
     "end": YouthEnd,
     "feedback": YouthFeedback,
+    "consent": ConsentAnswer,
+    "consent_withdraw": HandoverAction,
     "ping": Ping,
 }
 
@@ -225,6 +269,18 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "earlier": Earlier,
     "capacity": Capacity,
     "shift": Shift,
+    "handover_propose": HandoverPropose,
+    "handover_close": HandoverAction,
+    "consultation_ask": ConsultationAsk,
+    "ping": Ping,
+}
+
+# A partner's socket: one conversation (a warm handover), like a youth's.
+PARTNER_FRAMES: dict[str, type[Frame]] = {
+    "hello": PartnerHello,
+    "message": YouthMessage,
+    "typing": YouthTyping,
+    "sync": YouthSync,
     "ping": Ping,
 }
 

@@ -29,6 +29,15 @@ def staff_card(user) -> dict | None:
     return user.staff_profile.public_card()
 
 
+def author_name(user) -> str:
+    """How a staff member or a partner is named in the chat ("Kari, BUP Vestfold")."""
+    profile = getattr(user, "staff_profile", None)
+    if profile is not None:
+        return profile.display_name
+    partner = user.partner_profile
+    return f"{partner.display_name}, {partner.service.name}"
+
+
 def message_frame(message: Message, text: str | None, *, sender_name: str) -> dict:
     return {
         "type": "message",
@@ -55,7 +64,7 @@ def messages(
     """
     qs: QuerySet[Message] = (
         Message.objects.filter(conversation=conversation, seq__gt=after_seq)
-        .select_related("staff__staff_profile")
+        .select_related("staff__staff_profile", "staff__partner_profile__service")
         .order_by("seq")
     )
     if upto_seq is not None:
@@ -72,7 +81,7 @@ def messages(
             text = crypto.open_text(
                 key, bytes(row.body), aad=message_aad(row.conversation_id, row.seq)
             )
-        name = alias if row.sender == Message.Sender.YOUTH else row.staff.staff_profile.display_name
+        name = alias if row.sender == Message.Sender.YOUTH else author_name(row.staff)
         frames.append(message_frame(row, text, sender_name=name))
     return frames
 
@@ -99,6 +108,10 @@ def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Co
         raise ServiceError("not_found", _("There is no such conversation.")) from None
     if actor.kind == "youth":
         allowed = conversation.youth_id == actor.youth.id
+    elif actor.kind == "partner":
+        from youthhub.handover.selectors import partner_may_join
+
+        allowed = partner_may_join(actor.user, conversation.id)
     else:
         allowed = conversation.assigned_staff_id == actor.user.id
     if not allowed:
@@ -318,6 +331,10 @@ def history(
 ) -> tuple[list[dict], int]:
     """(message frames after `after_seq`, latest seq) of a conversation the actor is part of."""
     conversation = conversation_for(actor, conversation_id)
+    if actor.kind == "partner":
+        from youthhub.handover.selectors import partner_visible_from
+
+        after_seq = max(after_seq, partner_visible_from(actor.user, conversation.id))
     frames = messages(conversation, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
     return frames, conversation.latest_seq
 

@@ -222,14 +222,11 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
             conversation=conversation,
             seq=seq,
             sender=actor.kind,
-            staff=actor.user if actor.kind == "staff" else None,
+            staff=actor.user if actor.kind != "youth" else None,
             body=body,
             client_id=client_id,
         )
-        if actor.kind == "youth":
-            name = actor.youth.alias
-        else:
-            name = actor.user.staff_profile.display_name
+        name = actor.youth.alias if actor.kind == "youth" else selectors.author_name(actor.user)
         frame = selectors.message_frame(message, text, sender_name=name)
         events.publish_on_commit(events.conversation_group(conversation.id), frame)
     return frame, True
@@ -253,6 +250,11 @@ def conversation_typing(*, actor: Actor, conversation_id, active: bool) -> None:
 
 def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
     """Record that the actor has read up to `seq`; returns the (monotonic) read mark."""
+    if actor.kind == "partner":
+        # A partner's reads are not tracked: the read mark tells the youth what *their* helper
+        # has read.
+        selectors.conversation_for(actor, conversation_id)
+        return seq
     field = "youth_read_seq" if actor.kind == "youth" else "staff_read_seq"
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
@@ -305,6 +307,8 @@ def conversation_end(
     Staff may tag it (STAFF_TAGS), give a triage colour and ask the youth for feedback; the
     tags and colour are staff-only. A pending transfer is cancelled.
     """
+    if actor.kind == "partner":
+        raise ServiceError("not_allowed", _("The chat's own helper ends the conversation."))
     if actor.kind == "youth" and (tags or triage or feedback):
         raise ServiceError("not_allowed", _("Only staff tag a conversation."))
     tags, triage = _check_end_details(tags, triage)

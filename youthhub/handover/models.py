@@ -195,6 +195,9 @@ class Handover(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     reply_expected_by = models.DateTimeField(null=True, blank=True)
     overdue_flagged_at = models.DateTimeField(null=True, blank=True)
+    # Warm handover: the chat's latest seq when the partner first joined. The partner sees the
+    # conversation from there on, never what was said before (that is what the summary is for).
+    partner_joined_seq = models.PositiveIntegerField(null=True, blank=True)
     # The partner's answer.
     answered_at = models.DateTimeField(null=True, blank=True)
     answered_by = models.ForeignKey(

@@ -61,6 +61,11 @@ def frame(kind: str, **fields) -> dict:
     return {"type": kind, **fields}
 
 
+# The version of the consent question's fixed wording on the youth page (frontend youth.html,
+# "consent" card). Change it whenever that wording changes.
+CONSENT_WORDING = "2026-11-consent-v1"
+
+
 def consent_text_version(rendered_text: str) -> str:
     """A version id for the consent wording a youth was shown: 16 hex digits of its SHA-256."""
     return hashlib.sha256(rendered_text.encode("utf-8")).hexdigest()[:16]
@@ -499,6 +504,20 @@ def youth_view(handover: Handover, *, now: datetime | None = None) -> dict:
             "asks_contact": handover.reach == Reach.CONTACT,
             "expires_days": consent_days(),
         }
+        # The youth's page sends this back with the answer: a yes counts only for exactly
+        # the wording, service, person and sections it was given for.
+        view["ask"]["text_version"] = consent_text_version(
+            json.dumps(
+                {
+                    "wording": CONSENT_WORDING,
+                    "service": handover.service_id,
+                    "named_person": handover.named_person,
+                    "reach": handover.reach,
+                    "sections": sections,
+                },
+                sort_keys=True,
+            )
+        )
     return view
 
 
@@ -725,13 +744,12 @@ def partner_inbox(user, *, now: datetime | None = None) -> list[dict]:
     ]
 
 
-def partner_may_join(user, conversation_id, *, now: datetime | None = None) -> bool:
-    """Whether a partner may join this conversation for a live introduction: a warm handover
-    to their service, sent or accepted, with a valid consent, and the chat still active."""
+def partner_joinable(user, conversation_id, *, now: datetime | None = None) -> list[Handover]:
+    """The warm handovers that let this partner into this conversation now (see below)."""
     now = now or timezone.now()
     profile = partner_profile(user)
     if profile is None:
-        return False
+        return []
     rows = Handover.objects.filter(
         conversation_id=conversation_id,
         conversation__state="active",
@@ -739,7 +757,20 @@ def partner_may_join(user, conversation_id, *, now: datetime | None = None) -> b
         reach=Reach.WARM,
         state__in=(Handover.State.SENT, Handover.State.ACCEPTED),
     ).select_related("consent", "service")
-    return any(partner_block(row, profile.service_id, now) is None for row in rows)
+    return [row for row in rows if partner_block(row, profile.service_id, now) is None]
+
+
+def partner_visible_from(user, conversation_id) -> int:
+    """The partner sees the chat from the seq at which they joined (never what came before)."""
+    seqs = [h.partner_joined_seq for h in partner_joinable(user, conversation_id)]
+    seqs = [s for s in seqs if s is not None]
+    return min(seqs) if seqs else 2**31 - 1
+
+
+def partner_may_join(user, conversation_id, *, now: datetime | None = None) -> bool:
+    """Whether a partner may join this conversation for a live introduction: a warm handover
+    to their service, sent or accepted, with a valid consent, and the chat still active."""
+    return bool(partner_joinable(user, conversation_id, now=now))
 
 
 # -- consultations ---------------------------------------------------------------------------

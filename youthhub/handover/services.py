@@ -1255,3 +1255,39 @@ def handover_demo_seed(*, password: str) -> list[PartnerProfile]:
         )
         for username, slug, name in DEMO_PARTNERS
     ]
+
+
+# -------------------------------------------------------------------------------------------
+# Warm handover: the partner joins the live chat
+
+
+def handover_partner_join(*, user, conversation_id) -> tuple[Handover, int]:
+    """A partner of the service joins the youth's chat for a three-way introduction (a warm
+    handover, sent or accepted, consent valid). The first join fixes the seq from which the
+    partner sees the chat; youth and staff get a `joined` frame. Returns (handover, from_seq)."""
+    conversation_id = chat_selectors.conversation_uuid(conversation_id)
+    with transaction.atomic():
+        joinable = selectors.partner_joinable(user, conversation_id)
+        if not joinable:
+            raise ServiceError(
+                "not_allowed", _("You cannot join this conversation (no valid warm handover).")
+            )
+        handover = _lock(joinable[0].id)
+        conversation = Conversation.objects.select_for_update().get(id=conversation_id)
+        first = handover.partner_joined_seq is None
+        if first:
+            handover.partner_joined_seq = conversation.latest_seq
+            handover.save(update_fields=["partner_joined_seq"])
+            _audit("handover.join", handover, actor=user, actor_kind=AuditEvent.ActorKind.PARTNER)
+            from chat import events as chat_events
+
+            chat_events.publish_on_commit(
+                chat_events.conversation_group(conversation_id),
+                {
+                    "type": "joined",
+                    "conversation_id": str(conversation_id),
+                    "name": chat_selectors.author_name(user),
+                    "service": handover.service.name,
+                },
+            )
+    return handover, handover.partner_joined_seq

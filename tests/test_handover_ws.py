@@ -1,0 +1,216 @@
+"""Warm handover over real WebSockets: staff propose from the dashboard, the youth consents on
+their socket, the partner joins the live chat (seeing it only from the moment they joined),
+all three talk, and a withdrawal closes the partner's view at once."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from tests.conftest import (
+    PASSWORD,
+    connect,
+    drain,
+    receive_until,
+    session_cookie,
+    staff_socket,
+    youth_socket,
+)
+from youthhub.audit.models import AuditEvent
+from youthhub.handover import services as handover_services
+from youthhub.handover.models import Handover
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("async_cleanup"),
+]
+
+SUMMARY = {
+    "concern": "Sover dårlig og gruer seg til skolen",
+    "own_words": "Jeg vil klare skolen igjen",
+    "assessment": "Trenger en vurdering hos helsesykepleier",
+    "interim_plan": "Chat med Ingrid til første møte",
+    "who_does_what": "Ingrid følger opp til første møte",
+}
+
+
+@pytest.fixture
+def partners(db):
+    handover_services.service_directory_seed()
+    return handover_services.partner_create_or_update(
+        username="hfu", password=PASSWORD, service_slug="hfu-tonsberg", display_name="Kari"
+    ).user
+
+
+async def chatting(team, make_youth):
+    ingrid, _ = team
+    _, token = await database_sync_to_async(make_youth)()
+    youth, welcome = await youth_socket(token)
+    assert welcome["handovers"] == []
+    staff, staff_welcome = await staff_socket(await database_sync_to_async(session_cookie)(ingrid))
+    assert any(s["slug"] == "hfu-tonsberg" for s in staff_welcome["services"])
+    await youth.send_json_to({"type": "request", "target": {"staff": ingrid.id}})
+    queued = await receive_until(youth, "queued")
+    await staff.send_json_to({"type": "accept", "conversation_id": queued["conversation_id"]})
+    await receive_until(youth, "assigned")
+    await receive_until(staff, "staff_context")
+    return youth, staff, queued["conversation_id"]
+
+
+async def propose(staff, conversation_id, reach="warm"):
+    await staff.send_json_to(
+        {
+            "type": "handover_propose",
+            "conversation_id": conversation_id,
+            "service": "hfu-tonsberg",
+            "reach": reach,
+            "summary": SUMMARY,
+        }
+    )
+    return (await receive_until(staff, "handover.update"))["handover"]
+
+
+async def test_propose_consent_join_talk_and_withdraw(team, make_youth, partners):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await youth.send_json_to({"type": "message", "client_id": "before", "text": "Før los"})
+    await receive_until(staff, "message")
+    card = await propose(staff, conversation_id)
+    assert card["state"] == "proposed" and card["service"]["slug"] == "hfu-tonsberg"
+    request = await receive_until(youth, "consent.request")
+    view = request["handover"]
+    assert [s["key"] for s in view["sections"]][:2] == ["concern", "own_words"]
+    version = view["ask"]["text_version"]
+    # A stale wording is refused (the youth must have seen what they agree to).
+    await youth.send_json_to(
+        {
+            "type": "consent",
+            "handover_id": view["id"],
+            "service": view["service"]["id"],
+            "answer": "agree",
+            "text_version": "0" * 16,
+            "age_band": "16_plus",
+        }
+    )
+    assert (await receive_until(youth, "error"))["code"] == "stale"
+    # Consent to another service than the one proposed changes nothing.
+    await youth.send_json_to(
+        {
+            "type": "consent",
+            "handover_id": view["id"],
+            "service": "bup-vestfold",
+            "answer": "agree",
+            "text_version": version,
+            "age_band": "16_plus",
+        }
+    )
+    assert (await receive_until(youth, "error"))["code"] == "wrong_service"
+    state = await database_sync_to_async(lambda: Handover.objects.get().state)()
+    assert state == "proposed"
+    await youth.send_json_to(
+        {
+            "type": "consent",
+            "handover_id": view["id"],
+            "service": view["service"]["id"],
+            "answer": "agree",
+            "text_version": version,
+            "age_band": "16_plus",
+        }
+    )
+    result = await receive_until(youth, "consent.result")
+    assert result["handover"]["state"] == "sent"
+
+    # The partner joins the live chat: youth and staff are told; the partner sees nothing
+    # from before they joined.
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    welcome = await receive_until(partner, "welcome")
+    assert welcome["partner"]["service"] == "Helsestasjon for ungdom Tønsberg"
+    joined = await receive_until(youth, "joined")
+    assert joined["name"] == "Kari, Helsestasjon for ungdom Tønsberg"
+    await receive_until(staff, "joined")
+    early = await drain(partner, quiet=0.3)
+    assert not any(f.get("text") == "Før los" for f in early), early
+    await partner.send_json_to({"type": "message", "client_id": "p1", "text": "Hei, jeg er Kari"})
+    for ws in (youth, staff, partner):
+        message = await receive_until(ws, "message")
+        assert (message["sender"], message["text"]) == ("partner", "Hei, jeg er Kari")
+    await youth.send_json_to({"type": "message", "client_id": "y2", "text": "Hei Kari"})
+    assert (await receive_until(partner, "message"))["text"] == "Hei Kari"
+    # A partner cannot end the youth's chat.
+    await partner.send_json_to({"type": "ping"})
+    await receive_until(partner, "pong")
+
+    # The youth withdraws: the partner's view closes at once, and a new join is refused.
+    await youth.send_json_to({"type": "consent_withdraw", "handover_id": view["id"]})
+    update = await receive_until(youth, "handover.update")
+    assert update["handover"]["state"] == "withdrawn"
+    closed = await receive_until(partner, "closed")
+    assert closed["reason"] == "consent"
+    again = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await again.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    assert (await receive_until(again, "error"))["code"] == "not_allowed"
+    actions = await database_sync_to_async(
+        lambda: list(AuditEvent.objects.values_list("action", flat=True))
+    )()
+    for step in ("handover.draft", "handover.propose", "consent.answer", "handover.send",
+                 "handover.join", "consent.withdraw"):  # fmt: skip
+        assert step in actions, step
+    for ws in (youth, staff, again):
+        await ws.disconnect()
+
+
+async def test_a_partner_socket_without_a_valid_handover_is_refused(team, make_youth, partners):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await propose(staff, conversation_id)  # proposed, not consented
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    assert (await receive_until(partner, "error"))["code"] == "not_allowed"
+    await partner.send_json_to({"type": "message", "client_id": "x", "text": "hei"})
+    assert (await receive_until(partner, "error"))["code"] == "hello_required"
+    # Staff cannot use the partner socket, partners cannot use the staff one.
+    ingrid, _ = team
+    staff_on_partner = await connect(
+        "/ws/partner/", await database_sync_to_async(session_cookie)(ingrid)
+    )
+    assert (await receive_until(staff_on_partner, "error"))["code"] == "unauthorized"
+    partner_on_staff = await connect(
+        "/ws/staff/", await database_sync_to_async(session_cookie)(partners)
+    )
+    assert (await receive_until(partner_on_staff, "error"))["code"] == "unauthorized"
+    for ws in (youth, staff, partner):
+        await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame, code",
+    [
+        (
+            {
+                "type": "handover_propose",
+                "conversation_id": "x",
+                "service": "bup-vestfold",
+                "reach": "pigeon",
+                "summary": {},
+            },
+            "bad_frame",
+        ),  # fmt: skip
+        (
+            {
+                "type": "handover_propose",
+                "conversation_id": "x",
+                "service": "bup-vestfold",
+                "reach": "warm",
+                "summary": {},
+            },
+            "not_found",
+        ),  # fmt: skip
+        ({"type": "handover_close", "handover_id": "nope"}, "not_found"),
+        ({"type": "consultation_ask", "service": "nowhere", "question": "?"}, "bad_service"),
+    ],
+)
+async def test_bad_handover_frames_change_nothing(team, frame, code, partners):
+    ingrid, _ = team
+    staff, _ = await staff_socket(await database_sync_to_async(session_cookie)(ingrid))
+    await staff.send_json_to(frame)
+    assert (await receive_until(staff, "error"))["code"] == code
+    assert await database_sync_to_async(Handover.objects.count)() == 0
+    await staff.disconnect()
