@@ -53,45 +53,98 @@ export class ChatView {
 
   showTyping(name, active) {
     clearTimeout(this.typingTimer);
-    this.typing.textContent = active ? this.strings.typing.replace("{name}", name) : "";
+    // A live region too: the same text set again (every few seconds) would be read again.
+    const text = active ? this.strings.typing.replace("{name}", name) : "";
+    if (this.typing.textContent !== text) this.typing.textContent = text;
     if (active) this.typingTimer = setTimeout(() => (this.typing.textContent = ""), TYPING_SHOWN_MS);
   }
 
+  // The list is an aria-live region: only what is new is added to it, and an item that
+  // changes is updated in place, so a screen reader announces each message once (replacing
+  // every child on each render would read the whole conversation out again).
   render() {
     const frames = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     let lastMine = 0;
     for (const f of frames) if (f.sender === this.me) lastMine = f.seq;
-    const items = frames.map((f) => {
-      const li = document.createElement("li");
-      li.className = `msg ${f.sender === this.me ? "mine" : "theirs"}`;
-      li.dataset.seq = f.seq;
-      const who = document.createElement("span");
-      who.className = "who";
-      who.textContent = f.sender === this.me ? this.strings.you : f.sender_name;
-      const text = document.createElement("p");
-      text.className = "text";
-      text.textContent = f.text ?? "…";
-      li.append(who, text);
-      if (f.seq === lastMine && this.otherReadSeq >= f.seq) {
-        const read = document.createElement("span");
-        read.className = "read-receipt";
-        read.textContent = this.strings.read;
-        li.append(read);
-      }
-      return li;
-    });
-    for (const [clientId, text] of this.pending) {
-      const li = document.createElement("li");
-      li.className = "msg mine pending";
-      li.dataset.clientId = clientId;
-      const p = document.createElement("p");
-      p.className = "text";
-      p.textContent = text;
-      li.append(p);
-      items.push(li);
+    const existing = new Map();
+    const pendingItems = new Map();
+    for (const li of this.list.children) {
+      if ("seq" in li.dataset) existing.set(Number(li.dataset.seq), li);
+      else if ("clientId" in li.dataset) pendingItems.set(li.dataset.clientId, li);
     }
-    this.list.replaceChildren(...items);
+    const wanted = [];
+    for (const f of frames) {
+      let li = existing.get(f.seq);
+      if (!li && f.client_id && pendingItems.has(f.client_id) && !this.pending.has(f.client_id)) {
+        li = pendingItems.get(f.client_id); // our own message arrived: the same item, confirmed
+        pendingItems.delete(f.client_id);
+        delete li.dataset.clientId;
+        li.dataset.seq = f.seq;
+      }
+      if (!li) li = this.item(f.seq);
+      this.fill(li, f.sender === this.me, f.sender === this.me ? this.strings.you : f.sender_name, f.text ?? "…");
+      this.receipt(li, f.seq === lastMine && this.otherReadSeq >= f.seq);
+      wanted.push(li);
+    }
+    for (const [clientId, text] of this.pending) {
+      const li = pendingItems.get(clientId) || this.item(null, clientId);
+      this.fill(li, true, this.strings.you, text, true);
+      wanted.push(li);
+    }
+    placeChildren(this.list, wanted);
     this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  item(seq, clientId) {
+    const li = document.createElement("li");
+    if (seq !== null) li.dataset.seq = seq;
+    else li.dataset.clientId = clientId;
+    const who = document.createElement("span");
+    who.className = "who";
+    const text = document.createElement("p");
+    text.className = "text";
+    li.append(who, text);
+    return li;
+  }
+
+  // Sets what differs only: an unchanged text node is not announced again.
+  fill(li, mine, name, text, pending = false) {
+    const className = `msg ${mine ? "mine" : "theirs"}${pending ? " pending" : ""}`;
+    if (li.className !== className) li.className = className;
+    const who = li.querySelector(".who");
+    if (who.textContent !== name) who.textContent = name;
+    const p = li.querySelector(".text");
+    if (p.textContent !== text) p.textContent = text;
+  }
+
+  // "Read" under the last own message the other side has read (one at a time).
+  receipt(li, shown) {
+    const read = li.querySelector(".read-receipt");
+    if (shown && !read) {
+      const span = document.createElement("span");
+      span.className = "read-receipt";
+      span.textContent = this.strings.read;
+      li.append(span);
+    } else if (!shown && read) {
+      read.remove();
+    }
+  }
+}
+
+// Makes `wanted` the children of `list`, in that order, touching only what differs: nodes
+// not wanted are removed, new ones inserted, and nodes already in place are left alone (an
+// aria-live list then announces only what is new).
+export function placeChildren(list, wanted) {
+  const keep = new Set(wanted);
+  for (const node of [...list.children]) if (!keep.has(node)) node.remove();
+  let previous = null;
+  for (const node of wanted) {
+    const inPlace = previous ? previous.nextElementSibling === node : list.firstElementChild === node;
+    if (!inPlace) {
+      if (previous) previous.after(node);
+      else list.prepend(node);
+    }
+    previous = node;
   }
 }
 

@@ -1,5 +1,5 @@
 // The staff page: live queue, several conversations in tabs, chat with read receipts.
-import { ChatView, typingNotifier } from "./chatview.js";
+import { ChatView, placeChildren, typingNotifier } from "./chatview.js";
 import { Connection, newClientId } from "./connection.js";
 import { StaffWork } from "./staffwork.js";
 
@@ -46,41 +46,56 @@ function room() {
 }
 
 // The server sends this person's view: what they serve, crisis first, then who asked for
-// them, then by waiting time; `claimable` says whether they may take it.
+// them, then by waiting time; `claimable` says whether they may take it. The list is an
+// aria-live region: a row is rebuilt only when its entry changed, so a screen reader hears
+// what is new rather than the whole queue on every update.
+const queueRows = new Map(); // conversation id -> {key, li}
+
 function renderQueue(queue) {
   $("queue-count").textContent = queue.length;
   $("queue-empty").hidden = queue.length > 0;
   $("take-next").disabled = !queue.some((e) => e.claimable);
-  $("queue").replaceChildren(
-    ...queue.map((entry) => {
-      const li = document.createElement("li");
-      li.dataset.conversationId = entry.conversation_id;
-      if (entry.crisis) li.classList.add("crisis");
-      if (entry.for_me) li.classList.add("for-me");
-      const since = new Date(entry.waiting_since);
-      const label = document.createElement("span");
-      const name = entry.ticket ? `${entry.ticket} (${entry.alias})` : entry.alias;
-      const time = since.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
-      label.textContent = fill(strings.waiting_since, { name, time });
-      const tags = document.createElement("span");
-      tags.className = "tags";
-      if (entry.crisis) tags.append(tag(strings.not_safe, "tag crisis"));
-      tags.append(tag(strings.channel[entry.channel] || entry.channel), tag(targetLabel(entry)));
-      if (entry.topic) tags.append(tag(strings.topics[entry.topic] || entry.topic));
-      if (entry.after_hours) tags.append(tag(strings.after_hours));
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "primary accept";
-      button.disabled = !entry.claimable;
-      button.textContent =
-        entry.channel === "dropin" ? fill(strings.call, { ticket: entry.ticket }) : fill(strings.take, { alias: entry.alias });
-      button.addEventListener("click", () =>
-        connection.send({ type: "accept", conversation_id: entry.conversation_id, room: room() }),
-      );
-      li.append(label, tags, button);
-      return li;
-    }),
+  const rows = queue.map((entry) => {
+    const key = JSON.stringify(entry);
+    let row = queueRows.get(entry.conversation_id);
+    if (!row || row.key !== key) {
+      row = { key, li: queueRow(entry) };
+      queueRows.set(entry.conversation_id, row);
+    }
+    return row.li;
+  });
+  const ids = new Set(queue.map((e) => e.conversation_id));
+  for (const id of queueRows.keys()) if (!ids.has(id)) queueRows.delete(id);
+  placeChildren($("queue"), rows);
+}
+
+function queueRow(entry) {
+  const li = document.createElement("li");
+  li.dataset.conversationId = entry.conversation_id;
+  if (entry.crisis) li.classList.add("crisis");
+  if (entry.for_me) li.classList.add("for-me");
+  const since = new Date(entry.waiting_since);
+  const label = document.createElement("span");
+  const name = entry.ticket ? `${entry.ticket} (${entry.alias})` : entry.alias;
+  const time = since.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
+  label.textContent = fill(strings.waiting_since, { name, time });
+  const tags = document.createElement("span");
+  tags.className = "tags";
+  if (entry.crisis) tags.append(tag(strings.not_safe, "tag crisis"));
+  tags.append(tag(strings.channel[entry.channel] || entry.channel), tag(targetLabel(entry)));
+  if (entry.topic) tags.append(tag(strings.topics[entry.topic] || entry.topic));
+  if (entry.after_hours) tags.append(tag(strings.after_hours));
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "primary accept";
+  button.disabled = !entry.claimable;
+  button.textContent =
+    entry.channel === "dropin" ? fill(strings.call, { ticket: entry.ticket }) : fill(strings.take, { alias: entry.alias });
+  button.addEventListener("click", () =>
+    connection.send({ type: "accept", conversation_id: entry.conversation_id, room: room() }),
   );
+  li.append(label, tags, button);
+  return li;
 }
 
 function crisisAlert(alert) {
@@ -113,6 +128,9 @@ function ensureConversation(summary) {
     tab.type = "button";
     tab.setAttribute("role", "tab");
     tab.className = "tab";
+    tab.id = `tab-${summary.id}`;
+    tab.setAttribute("aria-controls", pane.id);
+    pane.setAttribute("aria-labelledby", tab.id);
     tab.addEventListener("click", () => activate(summary.id));
     const view = new ChatView({ list: pane.querySelector(".messages"), typing: pane.querySelector(".typing"),
       me: "staff", strings });
@@ -165,6 +183,7 @@ function renderConversation(c) {
   const name = s.ticket ? `${s.ticket} ${s.alias}` : s.alias;
   c.tab.textContent = (s.crisis ? "(!) " : "") + (c.unread ? `${name} (${c.unread})` : name);
   c.tab.setAttribute("aria-selected", String(activeId === s.id));
+  c.tab.tabIndex = activeId === s.id ? 0 : -1; // one tab stop; the arrow keys move between tabs
   c.pane.hidden = activeId !== s.id;
   c.pane.querySelector(".chat-state").textContent = fill(
     s.state === "active" ? strings.chatting_with : strings.conversation_ended,
@@ -202,7 +221,23 @@ function closeTab(id) {
     if (!next.done) activate(next.value);
   }
   $("no-conversations").hidden = conversations.size > 0;
+  // The Close button is gone: keep the keyboard where the conversations are.
+  if (!document.activeElement || document.activeElement === document.body) {
+    (activeId ? conversations.get(activeId).tab : $("no-conversations")).focus();
+  }
 }
+
+// The tab list as the ARIA tabs pattern has it: arrow keys, Home and End choose a tab.
+$("tabs").addEventListener("keydown", (event) => {
+  const tabs = [...$("tabs").querySelectorAll("[role=tab]")];
+  const at = tabs.indexOf(document.activeElement);
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: -1 }[event.key];
+  if (at < 0 || to === undefined) return;
+  event.preventDefault();
+  const tab = tabs[(to + tabs.length) % tabs.length];
+  tab.focus();
+  tab.click();
+});
 
 function activate(id) {
   activeId = id;

@@ -2,6 +2,7 @@
 // to a colleague or a role (with a note; the sender stays until someone accepts), end with
 // tags and a triage colour, earlier conversations with the same youth, my shift, capacity,
 // and opt-in sound + desktop notifications. staff.js owns the tabs and the chat itself.
+import { placeChildren } from "./chatview.js";
 import { newClientId } from "./connection.js";
 
 const $ = (id) => document.getElementById(id);
@@ -29,6 +30,14 @@ function beep(frequency) {
     /* no sound allowed: the page still shows it */
   }
 }
+
+// The tool buttons under a conversation and the panel each opens.
+const TOOLS = {
+  ".show-notes": ".notes-panel",
+  ".show-transfer": ".transfer-panel",
+  ".end": ".end-panel",
+  ".show-earlier": ".earlier-panel",
+};
 
 export class StaffWork {
   // strings: the `work` part of the page's translated strings; fill(template, values).
@@ -190,15 +199,24 @@ export class StaffWork {
   renderTransfers() {
     const incoming = [...this.transfers.values()].filter((t) => t.from.id !== this.me.id);
     $("transfers-panel").hidden = incoming.length === 0;
-    $("transfers").replaceChildren(
-      ...incoming.map((t) => {
-        const name = t.ticket ? `${t.ticket} (${t.alias})` : t.alias;
-        const text = this.fill(this.s.transfer_offer, { name, from: t.from.display_name, to: this.transferTarget(t) });
+    // An aria-live list: rows that did not change stay, so only a new offer is announced.
+    const rows = (this.transferRows = this.transferRows || new Map());
+    const wanted = incoming.map((t) => {
+      const name = t.ticket ? `${t.ticket} (${t.alias})` : t.alias;
+      const text = this.fill(this.s.transfer_offer, { name, from: t.from.display_name, to: this.transferTarget(t) });
+      const key = `${text}|${t.crisis}`;
+      let row = rows.get(t.id);
+      if (!row || row.key !== key) {
         const read = el("button", { type: "button", className: "primary preview", textContent: this.s.read_and_decide });
         read.addEventListener("click", () => this.connection.send({ type: "transfer_preview", transfer_id: t.id }));
-        return el("li", { dataset: { transferId: t.id }, className: t.crisis ? "crisis" : "" }, el("span", { textContent: text }), read);
-      }),
-    );
+        row = { key, li: el("li", { dataset: { transferId: t.id }, className: t.crisis ? "crisis" : "" }, el("span", { textContent: text }), read) };
+        rows.set(t.id, row);
+      }
+      return row.li;
+    });
+    const ids = new Set(incoming.map((t) => t.id));
+    for (const id of rows.keys()) if (!ids.has(id)) rows.delete(id);
+    placeChildren($("transfers"), wanted);
   }
 
   showPreview(frame) {
@@ -230,12 +248,17 @@ export class StaffWork {
     const q = (selector) => pane.querySelector(selector);
     c.notes = c.notes || new Map();
     c.earlier = c.earlier || [];
-    const panels = [".notes-panel", ".transfer-panel", ".end-panel", ".earlier-panel"];
+    // Each tool button opens its panel (and closes the others); aria-expanded says which.
+    for (const [button, panel] of Object.entries(TOOLS)) {
+      q(panel).id = `${panel.slice(1)}-${id}`;
+      q(button).setAttribute("aria-controls", q(panel).id);
+    }
     const toggle = (which) => {
-      for (const selector of panels) {
+      for (const selector of Object.values(TOOLS)) {
         const panel = q(selector);
         panel.hidden = selector === which ? !panel.hidden : true;
       }
+      this.syncExpanded(c);
       const open = q(which);
       if (!open.hidden) open.querySelector("textarea, select, input, button")?.focus();
     };
@@ -246,8 +269,12 @@ export class StaffWork {
     });
     q(".show-earlier").addEventListener("click", () => toggle(".earlier-panel"));
     q(".end").addEventListener("click", () => toggle(".end-panel"));
-    for (const selector of panels) {
-      q(`${selector} .cancel`)?.addEventListener("click", () => (q(selector).hidden = true));
+    for (const [button, panel] of Object.entries(TOOLS)) {
+      q(`${panel} .cancel`)?.addEventListener("click", () => {
+        q(panel).hidden = true;
+        this.syncExpanded(c);
+        q(button).focus(); // back to the button that opened it
+      });
     }
 
     // Internal notes: never sent to the youth.
@@ -274,6 +301,7 @@ export class StaffWork {
       q(".transfer-note").value = "";
       q(".transfer-error").textContent = "";
       q(".transfer-panel").hidden = true;
+      this.syncExpanded(c);
     });
     q(".withdraw").addEventListener("click", () => {
       if (c.pendingTransfer) this.connection.send({ type: "transfer_cancel", transfer_id: c.pendingTransfer.id });
@@ -293,6 +321,7 @@ export class StaffWork {
       if (triage) frame.triage = triage;
       this.connection.send(frame);
       q(".end-panel").hidden = true;
+      this.syncExpanded(c);
     });
     // Radio groups need a name unique to this pane.
     for (const radio of pane.querySelectorAll(".end-panel input[type=radio]")) radio.name = `triage-${id}`;
@@ -371,9 +400,11 @@ export class StaffWork {
 
   showEarlier(c, frame) {
     const view = c.pane.querySelector(".earlier-view");
+    const titleId = `earlier-title-${c.summary.id}`;
     view.replaceChildren(
-      el("h4", { textContent: this.fill(this.s.earlier_title, { date: new Date(frame.earlier.created_at).toLocaleDateString(this.lang) }) }),
-      el("ol", { className: "messages earlier-messages" },
+      el("h4", { id: titleId, textContent: this.fill(this.s.earlier_title, { date: new Date(frame.earlier.created_at).toLocaleDateString(this.lang) }) }),
+      // A scrolling list: focusable, so it can be scrolled with the keyboard.
+      el("ol", { className: "messages earlier-messages", tabIndex: 0, "aria-labelledby": titleId },
         ...frame.messages.map((m) => el("li", { className: `msg ${m.sender === "youth" ? "theirs" : "mine"}` },
           el("span", { className: "who", textContent: m.sender_name }),
           el("p", { className: "text", textContent: m.text ?? "…" })))),
@@ -392,6 +423,13 @@ export class StaffWork {
     }
     q(".transfer-notice").textContent = c.transferNotice || "";
     if (!active) for (const panel of c.pane.querySelectorAll(".notes-panel, .transfer-panel, .end-panel")) panel.hidden = true;
+    this.syncExpanded(c);
+  }
+
+  syncExpanded(c) {
+    for (const [button, panel] of Object.entries(TOOLS)) {
+      c.pane.querySelector(button).setAttribute("aria-expanded", String(!c.pane.querySelector(panel).hidden));
+    }
   }
 
   renderShift() {

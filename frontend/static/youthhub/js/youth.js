@@ -180,10 +180,15 @@ function renderQueued(q) {
   } else {
     text += " " + etaText(q);
   }
-  $("chat-state").textContent = text;
+  setState(text);
   $("switch-offer").hidden = !q.switch_offer || state.switchDeclined === q.conversation_id;
   if (q.switch_offer) $("switch-text").textContent = strings.switch_offer.replace("{name}", q.target_name || "");
   $("change-choice").hidden = false;
+}
+
+// #chat-state is a live region: setting the same text again would announce it again.
+function setState(text) {
+  if ($("chat-state").textContent !== text) $("chat-state").textContent = text;
 }
 
 function renderState() {
@@ -203,16 +208,16 @@ function renderState() {
   } else if (state.conversationState === "active") {
     if (s.channel === "dropin" && !s.arrived) {
       const template = s.room ? strings.called : strings.called_no_room;
-      $("chat-state").textContent = template.replace("{room}", s.room || "").replace("{name}", state.staffName);
+      setState(template.replace("{room}", s.room || "").replace("{name}", state.staffName));
       alertCalled(s);
     } else {
       const template = state.joined === state.staffName ? strings.joined : strings.assigned;
-      $("chat-state").textContent = template.replaceAll("{name}", state.staffName);
+      setState(template.replaceAll("{name}", state.staffName));
     }
   } else if (state.conversationState === "no_show") {
-    $("chat-state").textContent = strings.no_show;
+    setState(strings.no_show);
   } else {
-    $("chat-state").textContent = strings.ended;
+    setState(strings.ended);
   }
 }
 
