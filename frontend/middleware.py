@@ -15,7 +15,7 @@ from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
-STAFF_PREFIXES = ("/staff/", "/admin/")
+STAFF_PREFIXES = ("/staff/", "/admin/", "/partner/", "/supervisor/")
 
 
 def chosen_language(request) -> str:

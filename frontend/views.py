@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
@@ -19,6 +19,8 @@ from chat.models import TOPICS
 from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
+from youthhub.handover.models import REQUIRED_SECTIONS, SUMMARY_SECTIONS
+from youthhub.handover.selectors import partner_profile
 from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role, Status
 
 # Every string a page's JavaScript shows comes from here (English msgids, translated through
@@ -76,6 +78,9 @@ def youth(request, site=None):
             "{name} has joined the chat and can see what you have written, so you don't have to say it again."
         ),
         "talk_again": _("Talk to {name} again"),
+        "partner_joined": _(
+            "{name} has joined the chat. They can see what is written from now on, not before."
+        ),
         "not_on_now": _("{name} is not on right now."),
         "ended": _("The conversation has ended. Thank you for getting in touch!"),
         "typing": _("{name} is typing …"),
@@ -84,6 +89,29 @@ def youth(request, site=None):
         "too_long": _("The message is too long."),
         "error": _("Something went wrong. Try again."),
         "session_gone": _("Your session is no longer valid. Start a new conversation."),
+        "consent": {
+            "question": _(
+                "Can we send this to {service}? They only get what is below, and only for {days} days. You can take back your yes at any time."
+            ),
+            "your_answer": _("Your answer"),
+            "answers": {
+                "agree": _("Yes"),
+                "agree_except": _("Yes, but leave some things out"),
+                "change": _("I want something changed first"),
+                "no": _("No"),
+            },
+            "leave_out": _("What should they not get?"),
+            "age": _("How old are you?"),
+            "reason": _("Do you want to say why? (you don't have to)"),
+            "contact": _("How can they reach you? (phone or e-mail; only they will see it)"),
+            "send": _("Send my answer"),
+            "would_share": _("This is what they would get, word for word:"),
+            "shared": _("This is what they got:"),
+            "not_shared": _("Not shared: {topics}"),
+            "your_code": _("Your code for them: {code}. Write it down – it is shown only now."),
+            "withdraw": _("Take back my yes"),
+            "withdraw_help": _("If you take back your yes, they can no longer read it."),
+        },
         "roles": youth_role_labels(),
         "interests": INTERESTS,
     }
@@ -130,6 +158,8 @@ def kiosk(request, slug):
 
 @login_required
 def staff(request):
+    if partner_profile(request.user) is not None:  # a partner logging in lands on their inbox
+        return redirect("partner-inbox")
     profile = staff_profile(request.user)
     if profile is None:
         raise PermissionDenied("Only staff can open the dashboard.")
@@ -200,6 +230,30 @@ def staff(request):
             "earlier_item": _("{date} · {n} messages"),
             "earlier_title": _("Conversation of {date}"),
             "languages": {"nb": _("Norwegian"), "en": _("English")},
+            "partner_joined": _("{name} has joined the chat."),
+            "handover": {
+                "pick_service": _("Choose a service …"),
+                "choose_service": _("Choose a service and how it reaches the youth."),
+                "service_info": _("{offers} Usually answers within {days} days."),
+                "close": _("Close"),
+                "button": _("Handover"),
+                "button_active": _("Handover ({n})"),
+                "overdue": _("No answer yet: past the expected reply time."),
+                "first_meeting": _("First meeting: {when}."),
+                "states": {
+                    "draft": _("draft"),
+                    "proposed": _("waiting for the youth's answer"),
+                    "changes_requested": _("the youth asked for changes"),
+                    "refused": _("the youth said no"),
+                    "sent": _("sent, waiting for the service"),
+                    "accepted": _("the service said yes"),
+                    "declined": _("the service said no (see their alternative)"),
+                    "met": _("first meeting held"),
+                    "withdrawn": _("the youth withdrew consent"),
+                    "expired": _("consent expired"),
+                    "closed": _("closed"),
+                },
+            },
             "roles": {str(role): str(label) for role, label in Role.choices},
             "statuses": {str(status): str(label) for status, label in Status.choices},
         },
@@ -208,6 +262,8 @@ def staff(request):
         request,
         "frontend/staff.html",
         {
+            "handover_sections": [(k, str(v)) for k, v in SUMMARY_SECTIONS.items()],
+            "handover_required": REQUIRED_SECTIONS,
             "profile": profile,
             "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
             "strings": strings,

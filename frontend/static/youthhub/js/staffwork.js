@@ -4,6 +4,7 @@
 // and opt-in sound + desktop notifications. staff.js owns the tabs and the chat itself.
 import { placeChildren } from "./chatview.js";
 import { newClientId } from "./connection.js";
+import { HandoverTool } from "./staffhandover.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,11 +38,13 @@ const TOOLS = {
   ".show-transfer": ".transfer-panel",
   ".end": ".end-panel",
   ".show-earlier": ".earlier-panel",
+  ".show-handover": ".handover-panel",
 };
 
 export class StaffWork {
   // strings: the `work` part of the page's translated strings; fill(template, values).
   constructor({ connection, strings, fill, lang, conversations, me }) {
+    this.handover = new HandoverTool({ connection, strings: strings.handover, fill, lang });
     Object.assign(this, { connection, s: strings, fill, lang, conversations, me });
     this.canned = [];
     this.tags = {};
@@ -100,6 +103,7 @@ export class StaffWork {
   }
 
   welcome(frame) {
+    this.handover.welcome(frame);
     this.canned = frame.canned || [];
     this.tags = frame.tags || {};
     $("my-capacity").value = frame.capacity;
@@ -122,7 +126,14 @@ export class StaffWork {
   // Returns true when the frame was one of ours.
   onFrame(frame) {
     const c = this.conversations.get(frame.conversation_id);
+    if (this.handover.onFrame(frame)) return true;
     switch (frame.type) {
+      case "joined":
+        if (c) {
+          c.transferNotice = this.fill(this.s.partner_joined, { name: frame.name });
+          this.renderPane(c);
+        }
+        return true;
       case "staff_context":
         if (c) {
           c.notes = new Map(frame.notes.map((n) => [n.id, n]));
@@ -268,6 +279,8 @@ export class StaffWork {
       toggle(".transfer-panel");
     });
     q(".show-earlier").addEventListener("click", () => toggle(".earlier-panel"));
+    q(".show-handover").addEventListener("click", () => toggle(".handover-panel"));
+    this.handover.decorate(c);
     q(".end").addEventListener("click", () => toggle(".end-panel"));
     for (const [button, panel] of Object.entries(TOOLS)) {
       q(`${panel} .cancel`)?.addEventListener("click", () => {
@@ -422,7 +435,9 @@ export class StaffWork {
       q(".transfer-pending-text").textContent = this.fill(this.s.transfer_waiting, { to: this.transferTarget(c.pendingTransfer) });
     }
     q(".transfer-notice").textContent = c.transferNotice || "";
-    if (!active) for (const panel of c.pane.querySelectorAll(".notes-panel, .transfer-panel, .end-panel")) panel.hidden = true;
+    if (!active) {
+      for (const panel of c.pane.querySelectorAll(".notes-panel, .transfer-panel, .end-panel, .handover-panel")) panel.hidden = true;
+    }
     this.syncExpanded(c);
   }
 

@@ -1,6 +1,7 @@
 // The youth page: choose whom to talk to, wait with an honest estimate, chat; drop-in
 // tickets on the youth's own phone. The token lives only in this browser.
 import { ChatView, typingNotifier } from "./chatview.js";
+import { ConsentView } from "./consent.js";
 import { Connection, newClientId } from "./connection.js";
 import { onQuickExit } from "./quickexit.js";
 import { etaText as formatEta } from "./waittext.js";
@@ -275,10 +276,21 @@ function sendPending() {
   if (state.pending && connection && connection.send(state.pending)) state.pending = null;
 }
 
+// Answers to a consent question come back as errors with these codes: shown on the card.
+const CONSENT_ERRORS = new Set(["stale", "wrong_service", "age_band_required", "bad_age_band", "bad_answer",
+  "bad_exceptions", "nothing_shared", "bad_contact", "bad_reason", "not_proposed", "already_answered",
+  "consent_expired", "nothing_to_withdraw"]);
+const consent = new ConsentView({ root: $("handovers"), strings: strings.consent, send: (frame) => connection && connection.send(frame) });
+
 function onFrame(frame) {
+  if (consent.onFrame(frame)) return;
   switch (frame.type) {
+    case "joined":
+      $("chat-state").textContent = strings.partner_joined.replace("{name}", frame.name);
+      break;
     case "welcome":
       state.readSent = 0;
+      consent.set(frame.handovers || []);
       state.previous = frame.previous_staff || [];
       renderPrevious();
       if (frame.conversation) setConversation(frame.conversation);
@@ -351,7 +363,8 @@ function onFrame(frame) {
         state.conversationState = "ended";
         renderState();
       }
-      if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
+      if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
+      else if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
       else if (!$("start").hidden) $("start-error").textContent = frame.message;
       else $("composer-error").textContent = frame.message;
       break;

@@ -1,0 +1,136 @@
+// The dashboard's handover tool: propose a warm handover to a service from the directory,
+// follow its state (the youth's answer, the service's answer), close it when done.
+// Rules: docs/handover.md. Nothing is shared until the youth says yes on their own page.
+
+const SECTIONS = ["concern", "own_words", "tried", "assessment", "interim_plan", "who_does_what", "existing_plan"];
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+export class HandoverTool {
+  constructor({ connection, strings, fill, lang }) {
+    Object.assign(this, { connection, s: strings, fill, lang });
+    this.services = [];
+    this.handovers = new Map(); // id -> staff card
+    this.panes = new Map(); // conversation id -> pane
+  }
+
+  welcome(frame) {
+    this.services = frame.services || [];
+    this.handovers = new Map((frame.handovers || []).map((h) => [h.id, h]));
+    for (const [id, pane] of this.panes) {
+      this.fillServices(pane);
+      this.render(id);
+    }
+  }
+
+  decorate(c) {
+    const pane = c.pane;
+    const id = c.summary.id;
+    this.panes.set(id, pane);
+    const form = pane.querySelector(".handover-panel");
+    for (const textarea of form.querySelectorAll("textarea[data-section]")) {
+      textarea.id = `${textarea.dataset.section}-${id}`;
+      textarea.previousElementSibling.htmlFor = textarea.id;
+    }
+    for (const radio of form.querySelectorAll("input[name^=reach]")) radio.name = `reach-${id}`;
+    this.fillServices(pane);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const summary = {};
+      for (const key of SECTIONS) {
+        const text = form.querySelector(`textarea[data-section=${key}]`).value.trim();
+        if (text) summary[key] = text;
+      }
+      const service = form.querySelector(".handover-service").value;
+      const reach = form.querySelector("input[name^=reach]:checked")?.value;
+      if (!service || !reach) {
+        form.querySelector(".handover-error").textContent = this.s.choose_service;
+        return;
+      }
+      form.querySelector(".handover-error").textContent = "";
+      this.connection.send({
+        type: "handover_propose",
+        conversation_id: id,
+        service: Number(service),
+        reach,
+        named_person: form.querySelector(".handover-person").value.trim(),
+        summary,
+      });
+    });
+    form.querySelector(".handover-service").addEventListener("change", () => this.describe(pane));
+    this.render(id);
+  }
+
+  fillServices(pane) {
+    const select = pane.querySelector(".handover-service");
+    const chosen = select.value;
+    select.replaceChildren(
+      el("option", { value: "", textContent: this.s.pick_service }),
+      ...this.services.map((s) => el("option", { value: String(s.id), textContent: s.name })),
+    );
+    select.value = chosen;
+    this.describe(pane);
+  }
+
+  describe(pane) {
+    const service = this.services.find((s) => String(s.id) === pane.querySelector(".handover-service").value);
+    const text = service
+      ? this.fill(this.s.service_info, { offers: service.offers || "", days: service.reply_days ?? "?" })
+      : "";
+    pane.querySelector(".handover-service-info").textContent = text;
+  }
+
+  onFrame(frame) {
+    if (frame.type === "handover.update") {
+      const card = frame.handover;
+      this.handovers.set(card.id, card);
+      if (card.conversation_id) this.render(card.conversation_id);
+      return true;
+    }
+    if (frame.type === "consultation.sent") return true;
+    return false;
+  }
+
+  stateText(card) {
+    const base = this.s.states[card.state] || card.state;
+    const who = card.service.name + (card.named_person ? ` (${card.named_person})` : "");
+    let text = `${who}: ${base}`;
+    if (card.answer?.first_meeting_at) {
+      text += " " + this.fill(this.s.first_meeting, {
+        when: new Date(card.answer.first_meeting_at).toLocaleString(this.lang, { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" }),
+      });
+    }
+    if (card.overdue) text += " " + this.s.overdue;
+    return text;
+  }
+
+  render(conversationId) {
+    const pane = this.panes.get(conversationId);
+    if (!pane) return;
+    const cards = [...this.handovers.values()].filter((h) => h.conversation_id === conversationId);
+    const list = pane.querySelector(".handover-list");
+    list.replaceChildren(
+      ...cards.map((card) => {
+        const li = el("li", { className: `handover-card state-${card.state}` }, el("span", { textContent: this.stateText(card) }));
+        li.dataset.handoverId = card.id;
+        if (["draft", "proposed", "changes_requested", "refused", "declined", "met"].includes(card.state)) {
+          const close = el("button", { type: "button", className: "close-handover", textContent: this.s.close });
+          close.addEventListener("click", () => this.connection.send({ type: "handover_close", handover_id: card.id }));
+          li.append(" ", close);
+        }
+        return li;
+      }),
+    );
+    pane.querySelector(".show-handover").textContent = cards.some((h) => !["closed", "withdrawn", "expired"].includes(h.state))
+      ? this.fill(this.s.button_active, { n: cards.length })
+      : this.s.button;
+  }
+}

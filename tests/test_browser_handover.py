@@ -1,0 +1,113 @@
+"""The warm handover end to end, in Chromium: staff propose from the dashboard, the youth reads
+exactly what would be shared and consents on the phone, the partner accepts and joins the chat,
+all three see the three-way conversation, and when the youth withdraws the partner's view
+closes."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.browser import screenshot, staff_login
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+
+SECTIONS = {
+    "concern": "Sover dårlig og gruer seg til skolen hver morgen",
+    "own_words": "Jeg vil klare å gå på skolen igjen",
+    "assessment": "Trenger mer enn lavterskel: en samtale hos helsesykepleier",
+    "interim_plan": "Chat med Ingrid hver tirsdag til første møte",
+    "who_does_what": "Ingrid følger opp til første møte",
+}
+
+
+@pytest.fixture
+def hfu(db):
+    """The service directory and a partner at Helsestasjon for ungdom Tønsberg (ORM first)."""
+    from youthhub.handover import services
+
+    services.service_directory_seed()
+    services.partner_create_or_update(
+        username="kari", password=PASSWORD, service_slug="hfu-tonsberg", display_name="Kari"
+    )
+
+
+def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid = browser.new_context(viewport=DESKTOP).new_page()
+    staff_login(ingrid, url, "ingrid")
+    youth = browser.new_context(viewport=PHONE).new_page()
+    youth.goto(url + "/")
+    youth.locator("#people .card", has_text="Ingrid").locator("button.choose").click()
+    ingrid.locator("#queue li button.accept").first.click()
+    expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
+    youth.fill("#text", "Jeg orker ikke skolen lenger")
+    youth.press("#text", "Enter")
+    pane = ingrid.locator("#panes .pane:visible")
+    expect(pane.locator(".messages")).to_contain_text("orker ikke skolen")
+
+    # Staff write the handover and show it to the youth.
+    pane.locator(".show-handover").click()
+    form = pane.locator(".handover-panel")
+    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
+    form.locator("input[value=warm]").check()
+    for key, text in SECTIONS.items():
+        form.locator(f"textarea[data-section={key}]").fill(text)
+    screenshot(ingrid, "handover-staff-form.png")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".handover-list")).to_contain_text("Helsestasjon for ungdom Tønsberg")
+
+    # The youth reads exactly what would be shared, and says yes.
+    card = youth.locator("#handovers .consent-card")
+    expect(card).to_contain_text("Helsestasjon for ungdom Tønsberg")
+    for text in SECTIONS.values():
+        expect(card.locator("dl.shared")).to_contain_text(text)
+    screenshot(youth, "handover-youth-consent-360px.png")
+    card.locator("input[value=agree]").check()
+    card.locator("input[value='16_plus']").check()
+    card.locator(".consent-form button[type=submit]").click()
+    expect(card.locator(".status")).not_to_be_empty()
+    expect(youth.locator("#handovers .consent-card button.withdraw")).to_be_visible()
+    expect(form.locator(".handover-list")).to_contain_text("sendt")
+
+    # The partner logs in, reads the summary, accepts, and joins the chat.
+    kari = browser.new_context(viewport=DESKTOP).new_page()
+    kari.goto(url + "/staff/login/")
+    kari.fill("#id_username", "kari")
+    kari.fill("#id_password", PASSWORD)
+    kari.click("button[type=submit]")
+    expect(kari).to_have_url(url + "/partner/")
+    kari.locator("main a[href*='/partner/h/']").first.click()
+    expect(kari.locator("main")).to_contain_text(SECTIONS["concern"])
+    meeting = (timezone.localtime() + timedelta(days=2)).replace(hour=14, minute=0)
+    kari.fill("#first-meeting-at", meeting.strftime("%Y-%m-%dT%H:%M"))
+    kari.fill("#meeting-where", "Helsestasjonen, 2. etasje")
+    kari.locator("form[action$='/accept'] button[type=submit]").click()
+    expect(youth.locator("#handovers .consent-card .status")).to_contain_text("14:00")
+    kari.locator("a", has_text="Bli med i chatten").click()
+    expect(kari.locator("#status")).to_have_attribute("data-state", "online")
+    expect(youth.locator("#chat-state")).to_contain_text("Kari")
+    kari.fill("#text", "Hei! Jeg er Kari fra helsestasjonen.")
+    kari.press("#text", "Enter")
+    expect(youth.locator("#messages")).to_contain_text("Jeg er Kari fra helsestasjonen")
+    expect(pane.locator(".messages")).to_contain_text("Jeg er Kari fra helsestasjonen")
+    youth.fill("#text", "Hei Kari!")
+    youth.press("#text", "Enter")
+    expect(kari.locator("#messages")).to_contain_text("Hei Kari!")
+    expect(pane.locator(".messages")).to_contain_text("Hei Kari!")
+    # Kari sees the chat from when she joined, not the youth's first words.
+    assert "orker ikke skolen" not in kari.locator("#messages").inner_text()
+    screenshot(kari, "handover-partner-chat.png")
+    screenshot(youth, "handover-youth-three-way-360px.png")
+
+    # The youth withdraws: the partner's view closes at once.
+    youth.locator("#handovers .consent-card button.withdraw").click()
+    expect(kari.locator("main")).to_contain_text("trukket tilbake")
+    expect(kari.locator("#messages")).to_have_count(0)
+    expect(form.locator(".handover-list")).to_contain_text("trakk tilbake")
