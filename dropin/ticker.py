@@ -1,4 +1,5 @@
-"""A per-process timer that runs `services.queue_tick` (switch offers, no-shows).
+"""A per-process timer that runs `services.queue_tick` (switch offers, no-shows, capacity
+samples) and `handover_tick` (overdue handovers flagged, expired consents ended).
 
 Every Daphne worker runs one; `queue_tick` is a set of conditional writes, so several
 workers ticking at once change each row once. Disabled with YOUTHHUB_QUEUE_TICK_SECONDS=0
@@ -10,6 +11,8 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+
+from youthhub.handover.services import handover_tick
 
 from . import services
 
@@ -32,5 +35,6 @@ async def _run(interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await database_sync_to_async(services.queue_tick)()
+            await database_sync_to_async(handover_tick)()
         except Exception:
             logger.exception("queue tick failed")

@@ -278,3 +278,53 @@ def test_big_enough_counts_are_shown_as_they_are(team, arena, make_youth):
         "family": 6,
         "none": 5,
     }
+
+
+def test_handovers_by_destination_and_outcome(team, arena, make_youth):
+    """Six handovers sent to BUP: five accepted (offer rate), one declined with an alternative."""
+    from tests.conftest import PASSWORD
+    from tests.test_handover import SUMMARY, TEXT_VERSION
+    from youthhub.handover import services as handover
+
+    handover.service_directory_seed()
+    bup = handover.partner_create_or_update(
+        username="bup", password=PASSWORD, service_slug="bup-vestfold"
+    ).user
+    ingrid, _ = team
+    ingrid.staff_profile.capacity = 10
+    ingrid.staff_profile.save()
+    for i in range(6):
+        youth, _token = make_youth()
+        conversation = queue.queue_request(youth=youth, target={"staff": ingrid.id})
+        queue.queue_accept(user=ingrid, conversation_id=conversation.id)
+        draft = handover.handover_draft(
+            user=ingrid,
+            conversation_id=conversation.id,
+            service="bup-vestfold",
+            reach="contact",
+            summary=SUMMARY,
+        )
+        handover.handover_propose(user=ingrid, handover_id=draft.id)
+        handover.consent_answer(
+            youth=youth,
+            handover_id=draft.id,
+            service="bup-vestfold",
+            answer="agree",
+            age_band="16_plus",
+            text_version=TEXT_VERSION,
+            contact="tlf 1",
+        )
+        if i < 5:
+            handover.handover_accept(
+                user=bup, handover_id=draft.id, first_meeting_at=timezone.now() + timedelta(days=5)
+            )
+        else:
+            handover.handover_decline(
+                user=bup, handover_id=draft.id, reason="Full", alternative="Kommunepsykolog"
+            )
+    tables = selectors.figures(today_filters())
+    assert tables["handover_sent"].values["bup"] == 6
+    assert tables["handover_accepted"].values["bup"] == 5
+    assert tables["handover_accepted"].extra == {"rate": "83 %"}
+    assert tables["handover_declined"].total is None  # one decline: below 5, hidden
+    assert tables["handover_days"].values["<7"] == 5

@@ -39,6 +39,7 @@ from youthhub import crypto, ratelimit
 from youthhub.audit.models import AuditEvent
 from youthhub.audit.services import audit_record
 from youthhub.staff.models import StaffProfile
+from youthhub.stats.services import stats_record_handover
 
 from . import selectors
 from .events import publish_consultation, publish_handover
@@ -898,6 +899,7 @@ def consent_answer(
             else:
                 handover.save()
             _audit("handover.send", handover, actor_kind=YOUTH, consent=consent.id)
+            stats_record_handover(handover, "sent")
         else:
             handover.state = (
                 Handover.State.REFUSED
@@ -991,6 +993,7 @@ def handover_accept(
         handover.meeting_who = who
         handover.save()
         _audit("handover.accept", handover, actor=user, actor_kind=PARTNER)
+        stats_record_handover(handover, "accepted")
         publish_handover(handover.id)
     return handover
 
@@ -1038,6 +1041,7 @@ def handover_decline(
             actor_kind=PARTNER,
             alternative_service=other.pk if other else None,
         )
+        stats_record_handover(handover, "declined")
         publish_handover(handover.id)
     return handover
 
@@ -1061,6 +1065,7 @@ def handover_met(*, user, handover_id, now: datetime | None = None) -> Handover:
         handover.met_at = now
         handover.save(update_fields=["state", "met_at", "updated_at"])
         _audit("handover.met", handover, actor=user, actor_kind=kind)
+        stats_record_handover(handover, "met")
         publish_handover(handover.id)
     return handover
 

@@ -19,7 +19,7 @@ from dropin.models import Pool, Site
 from youthhub.staff.models import Role
 
 from .models import CapacitySample, Count
-from .services import DURATION_BUCKETS, WAIT_BUCKETS, bucket_keys
+from .services import DURATION_BUCKETS, MEETING_BUCKETS_DAYS, WAIT_BUCKETS, bucket_keys
 
 THRESHOLD = 5  # counts below this are shown as "<5"
 MAX_DAYS = 400
@@ -333,8 +333,45 @@ def figures(f: Filters) -> dict[str, Table]:
         {"crisis": _("Said they were not safe"), "other": _("Other requests")},
         {"crisis": crisis, "other": total - crisis},
     )
+    tables.update(handover_tables(f))
     tables["capacity"] = capacity_table(f, by_hour)
     tables.update(feedback_tables(f))
+    return tables
+
+
+def handover_tables(f: Filters) -> dict[str, Table]:
+    """Handovers by destination and outcome: how many were sent, accepted (offer rate),
+    declined, met; days from sending to the first meeting offered."""
+    from youthhub.handover.models import ServiceKind
+
+    kinds = {str(k): str(label) for k, label in ServiceKind.choices}
+    tables = {}
+    for event, title in (
+        ("sent", _("Handovers sent, by kind of service")),
+        ("accepted", _("Handovers the service said yes to")),
+        ("declined", _("Handovers the service said no to (with an alternative)")),
+        ("met", _("First meetings held")),
+    ):
+        tables[f"handover_{event}"] = Table.of(
+            f"handover_{event}", title, kinds, _by_key(f, f"handover_{event}")
+        )
+    sent = tables["handover_sent"].total
+    accepted = tables["handover_accepted"].total
+    declined = tables["handover_declined"].total
+    if sent:
+        if accepted is not None:
+            tables["handover_accepted"].extra = {"rate": f"{100 * accepted / sent:.0f} %"}
+        if declined is not None:
+            tables["handover_declined"].extra = {"rate": f"{100 * declined / sent:.0f} %"}
+    tables["handover_days"] = Table.of(
+        "handover_days",
+        _("Days from handover to the first meeting offered"),
+        {
+            **{f"<{b}": f"< {b}" for b in MEETING_BUCKETS_DAYS},
+            f"{MEETING_BUCKETS_DAYS[-1]}+": f"{MEETING_BUCKETS_DAYS[-1]}+",
+        },
+        _by_key(f, "handover_days"),
+    )
     return tables
 
 

@@ -122,6 +122,37 @@ def stats_record_feedback(feedback, conversation) -> None:
     _bump(feedback_cells(feedback, conversation))
 
 
+# Days from the handover being sent to the first meeting the service offered.
+MEETING_BUCKETS_DAYS = (3, 7, 14, 28, 56)
+
+
+def handover_cells(handover, event: str) -> Tally:
+    """A handover step, counted by destination kind in the hour the handover was sent:
+    `sent`, `accepted` (with the days to the first meeting, bucketed), `declined`, `met`."""
+    conversation = handover.conversation
+    place = (
+        (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
+        if conversation is not None
+        else (0, 0, "chat")
+    )
+    hour = hour_of(handover.sent_at or handover.created_at)
+    kind = handover.service.kind
+    cells: Tally = Tally()
+    cells[(hour, *place, f"handover_{event}", kind)] += 1
+    if event == "accepted" and handover.first_meeting_at and handover.sent_at:
+        days = (handover.first_meeting_at - handover.sent_at).total_seconds() / 86400
+        label = next(
+            (f"<{bound}" for bound in MEETING_BUCKETS_DAYS if days < bound),
+            f"{MEETING_BUCKETS_DAYS[-1]}+",
+        )
+        cells[(hour, *place, "handover_days", label)] += 1
+    return cells
+
+
+def stats_record_handover(handover, event: str) -> None:
+    _bump(handover_cells(handover, event))
+
+
 def capacity_sample(now: datetime | None = None, *, force: bool = False) -> int:
     """Record this minute's capacity for each pool (once: the first worker wins). Returns the
     number of rows written."""
@@ -147,7 +178,11 @@ def capacity_sample(now: datetime | None = None, *, force: bool = False) -> int:
                     places=sum(s.capacity for s in serving),
                     busy=sum(s.busy for s in serving),
                     queued=len(queued),
-                    longest_wait_seconds=int((now - min(queued)).total_seconds()) if queued else 0,
+                    # Never negative: a request may arrive after this worker read `now`
+                    # (a negative value broke the row's check and lost the sample).
+                    longest_wait_seconds=(
+                        max(int((now - min(queued)).total_seconds()), 0) if queued else 0
+                    ),
                 )
             written += 1
         except IntegrityError:

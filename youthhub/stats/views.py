@@ -102,7 +102,7 @@ def stats_csv(request):
     return response
 
 
-SUMMARY_LABELS = {"median": "median", "p90": "p90", "mean": "mean"}
+SUMMARY_LABELS = {"median": "median", "p90": "p90", "mean": "mean", "rate": "rate"}
 
 
 @supervisor_required

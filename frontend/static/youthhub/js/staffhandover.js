@@ -29,6 +29,23 @@ export class HandoverTool {
       this.fillServices(pane);
       this.render(id);
     }
+    this.renderAll();
+  }
+
+  // Every handover this person sent or follows (supervisors: overdue ones too), in the left
+  // column: the sender stays responsible until the service answers, also after the chat ended.
+  renderAll() {
+    const open = [...this.handovers.values()].filter((h) => !["closed", "withdrawn", "expired"].includes(h.state));
+    const panel = document.getElementById("handovers-panel");
+    if (!panel) return;
+    panel.hidden = open.length === 0;
+    document.getElementById("handovers-all").replaceChildren(
+      ...open.map((card) => {
+        const li = el("li", { className: card.overdue ? "overdue" : "" }, el("span", { textContent: `${card.alias} → ${this.stateText(card)}` }));
+        li.dataset.handoverId = card.id;
+        return li;
+      }),
+    );
   }
 
   decorate(c) {
@@ -93,6 +110,7 @@ export class HandoverTool {
       const card = frame.handover;
       this.handovers.set(card.id, card);
       if (card.conversation_id) this.render(card.conversation_id);
+      this.renderAll();
       return true;
     }
     if (frame.type === "consultation.sent") return true;
