@@ -39,6 +39,9 @@ def hfu(db):
 def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
     from playwright.sync_api import expect
 
+    # Chromium asks for English: staff and partner pages follow the browser, youth pages stay
+    # in bokmål unless the youth switches (frontend/middleware.py).
+
     url = daphne_server["url"]
     ingrid = browser.new_context(viewport=DESKTOP).new_page()
     staff_login(ingrid, url, "ingrid")
@@ -74,7 +77,7 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     card.locator(".consent-form button[type=submit]").click()
     expect(card.locator(".status")).not_to_be_empty()
     expect(youth.locator("#handovers .consent-card button.withdraw")).to_be_visible()
-    expect(form.locator(".handover-list")).to_contain_text("sendt")
+    expect(form.locator(".handover-list")).to_contain_text("sent, waiting for the service")
 
     # The partner logs in, reads the summary, accepts, and joins the chat.
     kari = browser.new_context(viewport=DESKTOP).new_page()
@@ -90,7 +93,7 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     kari.fill("#meeting-where", "Helsestasjonen, 2. etasje")
     kari.locator("form[action$='/accept'] button[type=submit]").click()
     expect(youth.locator("#handovers .consent-card .status")).to_contain_text("14:00")
-    kari.locator("a", has_text="Bli med i chatten").click()
+    kari.locator("a", has_text="Join the chat").click()
     expect(kari.locator("#status")).to_have_attribute("data-state", "online")
     expect(youth.locator("#chat-state")).to_contain_text("Kari")
     kari.fill("#text", "Hei! Jeg er Kari fra helsestasjonen.")
@@ -108,6 +111,6 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
 
     # The youth withdraws: the partner's view closes at once.
     youth.locator("#handovers .consent-card button.withdraw").click()
-    expect(kari.locator("main")).to_contain_text("trukket tilbake")
-    expect(kari.locator("#messages")).to_have_count(0)
-    expect(form.locator(".handover-list")).to_contain_text("trakk tilbake")
+    expect(kari.locator("main")).to_contain_text("withdrawn consent")
+    expect(kari.locator("#messages li")).to_have_count(0)
+    expect(form.locator(".handover-list")).to_contain_text("the youth withdrew consent")
