@@ -109,14 +109,14 @@ def browser():
         browser.close()
 
 
-def staff_login(page, url, username):
+def staff_login(page, url, username, password=None):
     from playwright.sync_api import expect
 
     page.goto(url + "/staff/")
     page.fill("#id_username", username)
     from tests.conftest import PASSWORD
 
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_password", password or PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("#status")).to_have_text("Online")
 

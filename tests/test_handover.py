@@ -987,3 +987,14 @@ def test_an_anonymous_consultation_is_asked_answered_once_and_audited(team, bup,
         ("consultation.ask", "staff", None),
         ("consultation.answer", "partner", None),
     ]
+
+
+def test_deleting_a_youth_with_a_sent_handover_deletes_it_cleanly(team, make_youth, bup):
+    """Retention deletes stale identities: their handovers and consents go with them."""
+    from chat.models import Youth
+
+    ingrid, _ = team
+    handover = sent(ingrid, chatting(make_youth, ingrid))
+    Youth.objects.filter(id=handover.youth_id).delete()
+    assert not Handover.objects.filter(id=handover.id).exists()
+    assert Consent.objects.filter(handover_id=handover.id).count() == 0

@@ -255,7 +255,9 @@ def test_the_staff_dashboard_renders_in_both_languages(
 def test_staff_pages_follow_the_browser_language_when_nothing_was_chosen(client):
     assert html_lang(client.get("/staff/login/")) == "nb"
     english = client.get("/staff/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
-    assert html_lang(english) == "en" and "Log in for staff and partners" in english.content.decode()
+    assert (
+        html_lang(english) == "en" and "Log in for staff and partners" in english.content.decode()
+    )
 
 
 # -- every text the scripts show comes from the page ------------------------------------------

@@ -328,3 +328,16 @@ def test_handovers_by_destination_and_outcome(team, arena, make_youth):
     assert tables["handover_accepted"].extra == {"rate": "83 %"}
     assert tables["handover_declined"].total is None  # one decline: below 5, hidden
     assert tables["handover_days"].values["<7"] == 5
+
+
+def test_a_rebuild_keeps_the_handover_figures(team, arena, make_youth):
+    from youthhub.stats.rebuild import stats_rebuild
+
+    test_handovers_by_destination_and_outcome(team, arena, make_youth)
+    before = sorted(Count.objects.filter(metric__startswith="handover").values_list(
+        "hour", "metric", "key", "value"))  # fmt: skip
+    assert before
+    stats_rebuild(since=timezone.now() - timedelta(days=1))
+    after = sorted(Count.objects.filter(metric__startswith="handover").values_list(
+        "hour", "metric", "key", "value"))  # fmt: skip
+    assert after == before

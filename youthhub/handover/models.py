@@ -186,8 +186,10 @@ class Handover(models.Model):
     code_selector = models.CharField(max_length=8, unique=True, null=True, blank=True)
     code_hash = models.CharField(max_length=200, blank=True)
     # The consent in force (the youth's last yes); earlier answers are in `consents`.
+    # DO_NOTHING: a consent is only ever deleted together with its handover (both cascade
+    # from the youth); nulling it first would break `sent_handover_has_consent` mid-delete.
     consent = models.ForeignKey(
-        "Consent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "Consent", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
