@@ -44,6 +44,7 @@ messages: install
 
 lint: install-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts
