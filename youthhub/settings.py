@@ -253,6 +253,11 @@ YOUTHHUB_NOSHOW_SECONDS = envint("YOUTHHUB_NOSHOW_SECONDS", 600)
 YOUTHHUB_QUEUE_TICK_SECONDS = envint("YOUTHHUB_QUEUE_TICK_SECONDS", 15)
 # The supervisors' live panel raises a capacity alert when a new request would wait longer.
 YOUTHHUB_CAPACITY_ALERT_MINUTES = envint("YOUTHHUB_CAPACITY_ALERT_MINUTES", 20)
+# How long a youth's yes to a handover lasts (then the service loses access; docs/handover.md).
+YOUTHHUB_CONSENT_DAYS = envint("YOUTHHUB_CONSENT_DAYS", 30)
+# Conversation content is kept this long after a conversation ends (the purge itself arrives
+# with the security issue; statistics are rebuilt only inside this window).
+YOUTHHUB_RETENTION_DAYS = envint("YOUTHHUB_RETENTION_DAYS", 30)
 
 # Quick exit on the youth page goes here (replacing the page in the history): something
 # neutral that loads fast.
