@@ -408,6 +408,7 @@ class StaffConsumer(ProtocolConsumer):
                 "canned": await db(staff_selectors.canned_replies_for)(self.profile),
                 "services": await db(handover_selectors.service_directory)(digital_only=True),
                 "handovers": await db(handover_selectors.staff_handovers)(user),
+                "consultations": await db(handover_selectors.consultations_for_staff)(user),
                 "tags": {key: str(label) for key, label in STAFF_TAGS.items()},
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
@@ -613,6 +614,10 @@ class StaffConsumer(ProtocolConsumer):
         await self.send_frame(
             {"type": "consultation.sent", "consultation_id": str(consultation.id)}
         )
+
+    async def on_consultations(self, frame: protocol.Consultations):
+        items = await db(handover_selectors.consultations_for_staff)(self.scope["user"])
+        await self.send_frame({"type": "consultations", "items": items})
 
     async def on_shift(self, frame: protocol.Shift):
         await self.send_frame({"type": "shift", "staff": await db(queue.shift)(self.me)})

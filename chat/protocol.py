@@ -182,6 +182,10 @@ class ConsultationAsk(Frame):
     question: Annotated[str, msgspec.Meta(max_length=4000)]
 
 
+class Consultations(Frame):
+    pass
+
+
 class ConsentAnswer(Frame):
     handover_id: ConversationId
     service: int | Annotated[str, msgspec.Meta(max_length=50)]
@@ -272,6 +276,7 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "handover_propose": HandoverPropose,
     "handover_close": HandoverAction,
     "consultation_ask": ConsultationAsk,
+    "consultations": Consultations,
     "ping": Ping,
 }
 

@@ -240,6 +240,7 @@ def staff(request):
                 "button_active": _("Handover ({n})"),
                 "overdue": _("No answer yet: past the expected reply time."),
                 "first_meeting": _("First meeting: {when}."),
+                "not_answered": _("Not answered yet."),
                 "states": {
                     "draft": _("draft"),
                     "proposed": _("waiting for the youth's answer"),

@@ -214,3 +214,30 @@ async def test_bad_handover_frames_change_nothing(team, frame, code, partners):
     assert (await receive_until(staff, "error"))["code"] == code
     assert await database_sync_to_async(Handover.objects.count)() == 0
     await staff.disconnect()
+
+
+async def test_staff_ask_a_service_anonymously_and_read_the_answer(team, partners):
+    ingrid, _ = team
+    staff, welcome = await staff_socket(await database_sync_to_async(session_cookie)(ingrid))
+    assert welcome["consultations"] == []
+    await staff.send_json_to(
+        {"type": "consultation_ask", "service": "hfu-tonsberg", "question": "Hva gjør vi når …?"}
+    )
+    sent = await receive_until(staff, "consultation.sent")
+
+    def answer():
+        handover_services.consultation_answer(
+            user=partners, consultation_id=sent["consultation_id"], answer="Ring oss gjerne."
+        )
+
+    await database_sync_to_async(answer)()
+    update = await receive_until(staff, "consultation.update")
+    while not update["consultation"]["answered"]:  # the first one was about the question
+        update = await receive_until(staff, "consultation.update")
+    assert "answer" not in update["consultation"]  # metadata only: the text is read on request
+    await staff.send_json_to({"type": "consultations"})
+    items = (await receive_until(staff, "consultations"))["items"]
+    assert [(c["question"], c["answer"]) for c in items] == [
+        ("Hva gjør vi når …?", "Ring oss gjerne.")
+    ]
+    await staff.disconnect()

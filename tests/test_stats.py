@@ -180,6 +180,16 @@ def test_only_supervisors_see_the_statistics(client, team, mona):
     client.force_login(ingrid)
     for url in urls:
         assert client.get(url).status_code == 403, url
+    from tests.conftest import PASSWORD
+    from youthhub.handover import services as handover
+
+    handover.service_directory_seed()
+    partner = handover.partner_create_or_update(
+        username="bup", password=PASSWORD, service_slug="bup-vestfold"
+    ).user
+    client.force_login(partner)
+    for url in urls:
+        assert client.get(url).status_code == 403, url
     client.force_login(mona)
     for url in urls:
         assert client.get(url).status_code == 200, url

@@ -30,9 +30,40 @@ export class HandoverTool {
       this.render(id);
     }
     this.renderAll();
+    this.consultations = frame.consultations || [];
+    this.renderConsultations();
   }
 
-  // Every handover this person sent or follows (supervisors: overdue ones too), in the left
+  // Anonymous consultations (Asker's pattern): a question to a service without naming anyone.
+  wireConsultations() {
+    const form = document.getElementById("consult-form");
+    if (!form || form.dataset.wired) return;
+    form.dataset.wired = "1";
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const service = Number(form.querySelector("select").value);
+      const question = form.querySelector("textarea").value.trim();
+      if (!service || !question) return;
+      this.connection.send({ type: "consultation_ask", service, question });
+      form.querySelector("textarea").value = "";
+    });
+  }
+
+  renderConsultations() {
+    this.wireConsultations();
+    const select = document.querySelector("#consult-form select");
+    if (select && select.options.length <= 1) {
+      select.append(...this.services.map((s) => el("option", { value: String(s.id), textContent: s.name })));
+    }
+    const list = document.getElementById("consultations");
+    if (!list) return;
+    list.replaceChildren(
+      ...this.consultations.map((c) => el("li", {},
+        el("p", { className: "muted", textContent: `${c.service.name} · ${new Date(c.created_at).toLocaleString(this.lang)}` }),
+        el("p", { textContent: c.question ?? "…" }),
+        el("p", { className: c.answer ? "answer" : "muted", textContent: c.answer ? `${c.answered_by || c.service.name}: ${c.answer}` : this.s.not_answered }))),
+    );
+  } this person sent or follows (supervisors: overdue ones too), in the left
   // column: the sender stays responsible until the service answers, also after the chat ended.
   renderAll() {
     const open = [...this.handovers.values()].filter((h) => !["closed", "withdrawn", "expired"].includes(h.state));
@@ -113,7 +144,15 @@ export class HandoverTool {
       this.renderAll();
       return true;
     }
-    if (frame.type === "consultation.sent") return true;
+    if (frame.type === "consultation.sent" || frame.type === "consultation.update") {
+      this.connection.send({ type: "consultations" });
+      return true;
+    }
+    if (frame.type === "consultations") {
+      this.consultations = frame.items;
+      this.renderConsultations();
+      return true;
+    }
     return false;
   }
 
