@@ -37,7 +37,13 @@ def demo(argv: list[str]) -> None:
         argv = [*argv, "--bind", "127.0.0.1"]
     print(f"\n  Youth chat:  http://127.0.0.1:{port}/")
     print(f"  Drop-in:     http://127.0.0.1:{port}/dropin/tonsberg/kiosk/   (kiosk tablet)")
-    print(f"  Staff:       http://127.0.0.1:{port}/staff/   (logins above)\n", flush=True)
+    print(
+        f"  Staff:       http://127.0.0.1:{port}/staff/   (logins above; partners land on /partner/)"
+    )
+    print(f"  Statistics:  http://127.0.0.1:{port}/supervisor/stats/   (supervisor mona)")
+    print(
+        "  (fill them with `.venv/bin/python manage.py simulate_traffic --weeks 2`)\n", flush=True
+    )
     serve(argv)
 
 
