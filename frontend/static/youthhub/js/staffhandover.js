@@ -63,7 +63,9 @@ export class HandoverTool {
         el("p", { textContent: c.question ?? "…" }),
         el("p", { className: c.answer ? "answer" : "muted", textContent: c.answer ? `${c.answered_by || c.service.name}: ${c.answer}` : this.s.not_answered }))),
     );
-  } this person sent or follows (supervisors: overdue ones too), in the left
+  }
+
+  // Every handover this person sent or follows (supervisors: overdue ones too), in the left
   // column: the sender stays responsible until the service answers, also after the chat ended.
   renderAll() {
     const open = [...this.handovers.values()].filter((h) => !["closed", "withdrawn", "expired"].includes(h.state));
