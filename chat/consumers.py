@@ -18,6 +18,8 @@ from django.utils.translation import gettext as _
 from dropin import selectors as queue
 from dropin import services as queue_services
 from dropin import ticker
+from youthhub.accounts.signals import REVOKED
+from youthhub.accounts.sockets import SocketLogin
 from youthhub.crisis import crisis_info_frame
 from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
@@ -49,6 +51,9 @@ def db(fn):
 class ProtocolConsumer(AsyncWebsocketConsumer):
     frames: dict[str, type[protocol.Frame]] = {}
     kind = ""
+    # Staff and partner sockets: the login they were opened with (checked again while open;
+    # youthhub.accounts.sockets). Youth sockets have none.
+    login: SocketLogin | None = None
 
     async def connect(self):
         self.actor: Actor | None = None
@@ -91,6 +96,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         frame = None
         try:
             frame = protocol.parse(text_data, self.frames)
+            if self.login is not None and not await self.login.still_valid(frame.type):
+                raise ServiceError("unauthorized", _("You are logged out. Log in again."))
             if self.actor is None and frame.type != "hello":
                 raise ServiceError("hello_required", _("Send hello first."))
             if self.actor is not None and frame.type == "hello":
@@ -156,6 +163,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, event):
         """Channel-layer handler for every frame published by chat.events."""
+        if event["frame"].get("type") == REVOKED:
+            # The user logged out (this session), was deactivated, or changed password.
+            if self.login is not None and self.login.concerns(event["frame"]):
+                await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if self.actor is None:
+            return  # before hello: the welcome will carry the state
         try:
             await self.push(event["frame"])
         except Exception:
@@ -373,10 +387,15 @@ class StaffConsumer(ProtocolConsumer):
 
     async def connect(self):
         await super().connect()
-        self.profile = await db(selectors.staff_profile)(self.scope["user"])
+        self.login = SocketLogin(self.scope)
+        user = self.scope["user"]
+        # Logged in, and verified with a two-factor code when that is required.
+        self.profile = await db(selectors.staff_profile)(user) if self.login.allowed() else None
         if self.profile is None:
             await self.send_error("unauthorized", _("Log in as staff first."))
             await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        await self.join(events.staff_user_group(user.id))  # auth.revoked closes this socket
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.profile is None:
@@ -634,10 +653,17 @@ class PartnerConsumer(ProtocolConsumer):
         self.conversation_id: str | None = None
         self.handover_id: str | None = None
         await super().connect()
-        self.partner = await db(handover_selectors.partner_profile)(self.scope["user"])
+        self.login = SocketLogin(self.scope)
+        user = self.scope["user"]
+        # Logged in, and verified with a two-factor code when that is required.
+        self.partner = (
+            await db(handover_selectors.partner_profile)(user) if self.login.allowed() else None
+        )
         if self.partner is None:
             await self.send_error("unauthorized", _("Log in as a partner first."))
             await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        await self.join(events.staff_user_group(user.id))  # auth.revoked closes this socket
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.partner is None:

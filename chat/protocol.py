@@ -302,6 +302,13 @@ def parse(raw: str, registry: dict[str, type[Frame]]) -> Frame:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_frame", "A frame must be a JSON object.")
+    try:
+        # JSON may spell a lone surrogate ("\\ud800"): no valid text, and nothing we could store.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "bad_frame", "The frame contains text that is not valid Unicode."
+        ) from None
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", 'A frame needs a "type" string.')

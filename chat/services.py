@@ -477,6 +477,8 @@ def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = ""
         body = None
         if text:
             key = selectors.data_key(conversation.id)
+            if key is None:  # retention has deleted the conversation's content
+                raise ServiceError("closed", _("This conversation's content has been deleted."))
             body = crypto.seal_text(key, text, aad=f"feedback:{conversation.id}")
         feedback = Feedback.objects.create(
             conversation=conversation,
@@ -487,8 +489,11 @@ def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = ""
         return feedback
 
 
-def conversation_destroy_content(*, conversation: Conversation) -> None:
-    """Make every message of the conversation unreadable, for good, by deleting its data key."""
-    ConversationKey.objects.filter(conversation=conversation).update(
-        wrapped=None, destroyed_at=timezone.now()
+def conversation_destroy_content(*, conversation: Conversation, now=None) -> bool:
+    """Make every message, note and feedback text of the conversation unreadable, for good, by
+    deleting its data key. True if this call destroyed it (False: it was gone already)."""
+    return bool(
+        ConversationKey.objects.filter(conversation=conversation, wrapped__isnull=False).update(
+            wrapped=None, destroyed_at=now or timezone.now()
+        )
     )

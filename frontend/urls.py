@@ -1,5 +1,6 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from youthhub.accounts import views as accounts_views
 
 from . import partner_views, views
 
@@ -11,12 +12,11 @@ urlpatterns = [
     path("sw.js", views.service_worker, name="service-worker"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("staff/", views.staff, name="staff"),
-    path(
-        "staff/login/",
-        auth_views.LoginView.as_view(template_name="frontend/login.html"),
-        name="staff-login",
-    ),
-    path("staff/logout/", auth_views.LogoutView.as_view(), name="staff-logout"),
+    # Logging in: password, then the code from an authenticator app (or enrolling one).
+    path("staff/login/", accounts_views.login_view, name="staff-login"),
+    path("staff/login/code/", accounts_views.code, name="staff-login-code"),
+    path("staff/login/setup/", accounts_views.setup, name="staff-login-setup"),
+    path("staff/logout/", accounts_views.logout_view, name="staff-logout"),
     # Partners (someone at a receiving service): inbox, handovers, warm handover chat.
     path("partner/", partner_views.inbox, name="partner-inbox"),
     path("partner/code", partner_views.code_lookup, name="partner-code"),

@@ -127,8 +127,8 @@ def youth(request, site=None):
             "crisis_lines": CRISIS_LINES,
             "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
             "quick_exit_url": settings.YOUTHHUB_QUICK_EXIT_URL,
-            # Until the retention issue makes this a setting, the product default.
-            "retention_days": getattr(settings, "YOUTHHUB_RETENTION_DAYS", 30),
+            # What `manage.py purge` keeps (youthhub/retention.py).
+            "retention_days": settings.YOUTHHUB_RETENTION_DAYS,
         },
     )
 

@@ -29,6 +29,9 @@ os.environ.setdefault(
 )
 os.environ.setdefault("YOUTHHUB_CHANNEL_PREFIX", f"yhtest{os.getpid()}")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+# Password-only logins for the suite (and the browser tests' server, which inherits this
+# environment); tests/test_auth.py turns two-factor on where it tests it.
+os.environ.setdefault("YOUTHHUB_REQUIRE_2FA", "0")
 
 from youthhub.settings import *  # noqa: E402,F403
 

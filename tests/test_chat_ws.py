@@ -209,6 +209,8 @@ BAD_FRAMES = [
     ('{"type": "message", "text": "no client id"}', "bad_frame"),
     ('{"type": "message", "client_id": "a b", "text": "space in id"}', "bad_frame"),
     ('{"type": "message", "client_id": "x", "text": 5}', "bad_frame"),
+    # A lone surrogate is no text at all (found by the fuzzer: it crashed the encryption).
+    ('{"type": "message", "client_id": "x", "text": "\\ud800"}', "bad_frame"),
     ('{"type": "read", "seq": -1}', "bad_frame"),
     ('{"type": "read", "seq": 99}', "bad_seq"),
     ('{"type": "typing", "active": true, "extra": 1}', "bad_frame"),

@@ -22,6 +22,8 @@ def serve(argv: list[str]) -> None:
 
 def demo(argv: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "youthhub.settings")
+    # The demo logs in with a password only, unless asked (YOUTHHUB_REQUIRE_2FA=1 make run).
+    os.environ.setdefault("YOUTHHUB_REQUIRE_2FA", "0")
     import django
     from django.core.management import call_command
 
@@ -41,6 +43,8 @@ def demo(argv: list[str]) -> None:
         f"  Staff:       http://127.0.0.1:{port}/staff/   (logins above; partners land on /partner/)"
     )
     print(f"  Statistics:  http://127.0.0.1:{port}/supervisor/stats/   (supervisor mona)")
+    if os.environ.get("YOUTHHUB_REQUIRE_2FA") in ("0", "false", "no", "off", ""):
+        print("  Two-factor login is off in the demo (YOUTHHUB_REQUIRE_2FA=1 make run: on).")
     print(
         "  (fill them with `.venv/bin/python manage.py simulate_traffic --weeks 2`)\n", flush=True
     )

@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from youthhub.accounts.sockets import SocketLoginMiddleware  # noqa: E402
 from youthhub.privacy import StripClientAddress  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http
@@ -24,7 +25,8 @@ application = StripClientAddress(
         {
             "http": http_app,
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                # The session's user, then its two-factor device and expiry (accounts).
+                AuthMiddlewareStack(SocketLoginMiddleware(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

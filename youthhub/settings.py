@@ -102,10 +102,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "youthhub",  # retention (`manage.py purge`) and the deploy checks of youthhub/security.py
     "youthhub.staff",
     "youthhub.audit",
     "youthhub.stats",
     "youthhub.handover",
+    "youthhub.accounts",
     "dropin",
     "chat",
     "frontend",
@@ -113,6 +117,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy (youthhub/security.py).
+    "youthhub.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's LocaleMiddleware, except that youth pages ignore Accept-Language (bokmål unless
     # the youth chose English with the switcher); see frontend/middleware.py.
@@ -120,7 +126,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session given a two-factor code (django-otp)?
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff logins: idle and absolute expiry, and no access before the two-factor code
+    # (youthhub/accounts/middleware.py).
+    "youthhub.accounts.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -168,8 +179,12 @@ if CHANNEL_LAYER_KIND not in ("pubsub", "core"):
 if REDIS_URL:
     _layer_config: dict = {"hosts": [REDIS_URL], "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh"}
     if envbool("YOUTHHUB_LAYER_ENCRYPTION", True):
-        # channels_redis derives a Fernet key from each entry; payloads in Redis are encrypted.
-        _layer_config["symmetric_encryption_keys"] = [SECRET_KEY]
+        # channels_redis derives a Fernet key (SHA-256) from each entry and encrypts every
+        # payload it puts in Redis (pub/sub messages included); the first entry encrypts, all
+        # decrypt. YOUTHHUB_LAYER_KEYS="new,old" rotates without touching SECRET_KEY.
+        _layer_config["symmetric_encryption_keys"] = envlist("YOUTHHUB_LAYER_KEYS", "") or [
+            SECRET_KEY
+        ]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": (
@@ -204,7 +219,21 @@ LOGIN_URL = "/staff/login/"
 LOGIN_REDIRECT_URL = "/staff/"
 LOGOUT_REDIRECT_URL = "/staff/login/"
 
-SESSION_COOKIE_AGE = envint("YOUTHHUB_STAFF_SESSION_SECONDS", 10 * 3600)
+# Staff, partner and supervisor logins (youthhub/accounts; README "Two-factor login").
+# Two-factor (TOTP) after the password; off only for the demo and the test suite.
+YOUTHHUB_REQUIRE_2FA = envbool("YOUTHHUB_REQUIRE_2FA", True)
+OTP_TOTP_ISSUER = env("YOUTHHUB_TOTP_ISSUER") or "youthhub"  # the name shown in the app
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret or QR code
+# A username is locked for LOCK_SECONDS after FAILURES wrong passwords or codes within that
+# time; every attempt also counts against a service-wide limit per minute.
+YOUTHHUB_LOGIN_FAILURES = envint("YOUTHHUB_LOGIN_FAILURES", 5)
+YOUTHHUB_LOGIN_LOCK_SECONDS = envint("YOUTHHUB_LOGIN_LOCK_SECONDS", 15 * 60)
+YOUTHHUB_LOGINS_PER_MINUTE = envint("YOUTHHUB_LOGINS_PER_MINUTE", 60)
+# A login lasts at most a shift, ends after this long without activity, and its cookie goes
+# when the browser closes.
+SESSION_COOKIE_AGE = envint("YOUTHHUB_STAFF_SESSION_SECONDS", 12 * 3600)
+YOUTHHUB_STAFF_IDLE_SECONDS = envint("YOUTHHUB_STAFF_IDLE_SECONDS", 2 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("YOUTHHUB_SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
@@ -214,9 +243,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # same-site form posts and CSRF protection rightly refuses them.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Django's default, written out: no window another site opens can reach into ours.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if HTTPS:
+    # nginx terminates TLS and must send X-Forwarded-Proto (deploy/); plain http is redirected.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = envint("YOUTHHUB_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("YOUTHHUB_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("YOUTHHUB_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole registered domain to HTTPS in every browser, for
+        # months: the domain owner's decision (YOUTHHUB_HSTS_PRELOAD=true), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LANGUAGE_CODE = "nb"
 # Each name in its own language: the switcher shows them as they are (never translated).
@@ -255,9 +294,16 @@ YOUTHHUB_QUEUE_TICK_SECONDS = envint("YOUTHHUB_QUEUE_TICK_SECONDS", 15)
 YOUTHHUB_CAPACITY_ALERT_MINUTES = envint("YOUTHHUB_CAPACITY_ALERT_MINUTES", 20)
 # How long a youth's yes to a handover lasts (then the service loses access; docs/handover.md).
 YOUTHHUB_CONSENT_DAYS = envint("YOUTHHUB_CONSENT_DAYS", 30)
-# Conversation content is kept this long after a conversation ends (the purge itself arrives
-# with the security issue; statistics are rebuilt only inside this window).
+# Retention (`manage.py purge`, daily; docs/privacy.md): a conversation's content is destroyed
+# this long after it closed (statistics are rebuilt only inside this window) ...
 YOUTHHUB_RETENTION_DAYS = envint("YOUTHHUB_RETENTION_DAYS", 30)
+# ... and an anonymous identity not seen for this long, with nothing open and nothing kept, is
+# deleted with everything it has; what is left of a closed conversation goes after this long.
+YOUTHHUB_IDENTITY_DAYS = envint("YOUTHHUB_IDENTITY_DAYS", 2 * YOUTHHUB_RETENTION_DAYS)
+if YOUTHHUB_RETENTION_DAYS < 1 or YOUTHHUB_IDENTITY_DAYS < YOUTHHUB_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        "YOUTHHUB_RETENTION_DAYS must be at least 1 and YOUTHHUB_IDENTITY_DAYS at least as long"
+    )
 
 # Quick exit on the youth page goes here (replacing the page in the history): something
 # neutral that loads fast.
@@ -279,5 +325,9 @@ LOGGING = {
         # Daphne's debug lines name the client address; never let them through.
         "daphne": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
+        # Replaces Django's default handlers for its loggers (django.request, django.security
+        # ...): its DEBUG-only console handler has no address filter, and `mail_admins` would
+        # mail the whole request, user agent included. These records name the path only.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

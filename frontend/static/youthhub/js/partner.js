@@ -20,6 +20,12 @@ function showStatus(status) {
   const text = strings.status[status] || "";
   if (element.textContent !== text) element.textContent = text;
   element.dataset.state = status;
+  // Logged out (here or elsewhere), deactivated, or the login expired: nothing of the chat
+  // stays on screen; log in again and come back here.
+  if (status === "unauthorized") {
+    closeChat(text);
+    location.assign(`/staff/login/?next=${encodeURIComponent(location.pathname)}`);
+  }
 }
 
 const connection = new Connection({
