@@ -16,6 +16,8 @@ PROTOCOL_VERSION = 1
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ConversationId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+# Ids of rows (staff users, services) fit a 32-bit integer column on every backend.
+RowId = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 # The length limit on text is a product rule (services.message_send, error `too_long`);
 # this bound only keeps absurd frames out of the parser.
 Text = Annotated[str, msgspec.Meta(max_length=100_000)]
@@ -49,7 +51,7 @@ Target = (
     | Annotated[
         dict[
             Annotated[str, msgspec.Meta(max_length=16)],
-            int | Annotated[str, msgspec.Meta(max_length=32)],
+            RowId | Annotated[str, msgspec.Meta(max_length=32)],
         ],
         msgspec.Meta(min_length=1, max_length=1),
     ]
@@ -146,7 +148,7 @@ class Earlier(Frame):
 
 
 class Capacity(Frame):
-    capacity: int
+    capacity: Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]  # 1–10: bad_capacity
 
 
 class Shift(Frame):
@@ -164,7 +166,7 @@ class HandoverPropose(Frame):
     """Draft and show to the youth in one step (youthhub.handover: handover_draft + propose)."""
 
     conversation_id: ConversationId
-    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    service: RowId | Annotated[str, msgspec.Meta(max_length=50)]
     reach: Literal["warm", "contact", "code"]
     summary: Annotated[
         dict[Key, Annotated[str, msgspec.Meta(max_length=4000)]], msgspec.Meta(max_length=10)
@@ -178,7 +180,7 @@ class HandoverAction(Frame):
 
 
 class ConsultationAsk(Frame):
-    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    service: RowId | Annotated[str, msgspec.Meta(max_length=50)]
     question: Annotated[str, msgspec.Meta(max_length=4000)]
 
 
@@ -188,7 +190,7 @@ class Consultations(Frame):
 
 class ConsentAnswer(Frame):
     handover_id: ConversationId
-    service: int | Annotated[str, msgspec.Meta(max_length=50)]
+    service: RowId | Annotated[str, msgspec.Meta(max_length=50)]
     answer: Literal["agree", "agree_except", "change", "no"]
     text_version: Annotated[str, msgspec.Meta(max_length=64)]
     age_band: Literal["under_16", "16_plus"] | None = None
@@ -294,6 +296,28 @@ class ProtocolError(ServiceError):
     pass
 
 
+def _bad_text(data) -> str | None:
+    """Why a decoded frame holds text nothing could store, or None. JSON can spell a lone
+    surrogate ("\\ud800", not Unicode at all) and a NUL ("\\u0000", which PostgreSQL text
+    refuses): both are refused here, for every key and value, before any service sees them."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "The frame contains a NUL character."
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "The frame contains text that is not valid Unicode."
+    return None
+
+
 def parse(raw: str, registry: dict[str, type[Frame]]) -> Frame:
     """Validate one client text frame against `registry` (YOUTH_FRAMES or STAFF_FRAMES)."""
     try:
@@ -302,13 +326,9 @@ def parse(raw: str, registry: dict[str, type[Frame]]) -> Frame:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_frame", "A frame must be a JSON object.")
-    try:
-        # JSON may spell a lone surrogate ("\\ud800"): no valid text, and nothing we could store.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProtocolError(
-            "bad_frame", "The frame contains text that is not valid Unicode."
-        ) from None
+    problem = _bad_text(data)
+    if problem:
+        raise ProtocolError("bad_frame", problem)
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_frame", 'A frame needs a "type" string.')

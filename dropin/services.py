@@ -68,6 +68,14 @@ def pool_ensure(*, slug: str, name: str) -> Pool:
 # Youth: request, change, crisis
 
 
+def _staff_id(value) -> int | None:
+    """A staff user id from a client, or None: a whole number that fits the id column (a
+    larger one would overflow SQLite's integer before any lookup)."""
+    if type(value) is int and 1 <= value <= 2**31 - 1:
+        return value
+    return None
+
+
 def _resolve_target(target, scope: selectors.Hypothetical, now) -> dict:
     """Validate the youth's choice in this queue; returns the Conversation fields it sets."""
     if target == "any":
@@ -76,7 +84,7 @@ def _resolve_target(target, scope: selectors.Hypothetical, now) -> dict:
         raise ServiceError("bad_target", _('Choose "any", {"staff": id} or {"role": name}.'))
     ((kind, value),) = target.items()
     if kind == "staff":
-        if not isinstance(value, int) or isinstance(value, bool):
+        if _staff_id(value) is None:
             raise ServiceError("bad_target", _("That person does not work here."))
         profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
         if profile is None or not selectors.staff_scope(profile).serves(scope):
@@ -302,6 +310,15 @@ def _lock_staff_with_capacity(user) -> tuple[StaffProfile, selectors.StaffScope]
     return profile, selectors.staff_scope(profile, active)
 
 
+def _check_room(room: str | None) -> str | None:
+    """Where a called ticket meets staff: plain text up to 40 characters, or None."""
+    if room is None:
+        return None
+    if not isinstance(room, str) or "\x00" in room or len(room) > 40:
+        raise ServiceError("bad_room", _("A room is a short name, like “Rom 4”."))
+    return room.strip() or None
+
+
 def _take(conversation: Conversation, *, user, profile: StaffProfile, room: str | None) -> int:
     """The conditional UPDATE: wins only if the row is still queued with the choice we checked."""
     now = timezone.now()
@@ -329,6 +346,7 @@ def _after_take(conversation_id, user) -> Conversation:
 def queue_accept(*, user, conversation_id, room: str | None = None) -> Conversation:
     """Take one waiting youth (a drop-in ticket: call it to `room`). One concurrent taker wins."""
     conversation_id = chat_selectors.conversation_uuid(conversation_id)
+    room = _check_room(room)
     with transaction.atomic():
         profile, scope = _lock_staff_with_capacity(user)
         conversation = (
@@ -359,6 +377,7 @@ def queue_claim_next(*, user, room: str | None = None) -> Conversation:
     Rows another staff member is taking right now are skipped (SKIP LOCKED on PostgreSQL;
     SQLite serialises writers), and the take is the same conditional UPDATE as `queue_accept`.
     """
+    room = _check_room(room)
     with transaction.atomic():
         profile, scope = _lock_staff_with_capacity(user)
         state = selectors.queue_state()
@@ -508,7 +527,7 @@ def _transfer_target(target, conversation: Conversation, user) -> dict:
         raise ServiceError("bad_target", _('Transfer to {"staff": id} or {"role": name}.'))
     ((kind, value),) = target.items()
     if kind == "staff":
-        if type(value) is not int or value == user.id:
+        if _staff_id(value) is None or value == user.id:
             raise ServiceError("bad_target", _("Choose a colleague."))
         profile = StaffProfile.objects.filter(user_id=value, user__is_active=True).first()
         if profile is None or not selectors.staff_scope(profile).serves(conversation):

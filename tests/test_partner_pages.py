@@ -238,6 +238,12 @@ def test_a_bad_meeting_time_changes_nothing(team, make_youth, bup):
         assert response.status_code == 400
         assert state_of(handover) == before
     assert "The first meeting must be within the next year." in text(response)
+    # A NUL character in a text field (PostgreSQL cannot store it) is refused as bad text.
+    response = client.post(
+        url("partner-accept", handover.id),
+        {"first_meeting_at": meeting_input()[0], "where": "Rom\x002"},
+    )
+    assert response.status_code == 400 and state_of(handover) == before
     assert "handover.accept" not in partner_actions(handover)
 
 

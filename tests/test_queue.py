@@ -406,3 +406,24 @@ def test_the_arena_poster_qr_is_an_svg_document_an_img_can_show(arena, client):
     root = ElementTree.fromstring(response.content)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"  # an <img> needs the namespace
     assert client.get("/api/queue/dropin/atlantis/qr.svg").status_code == 404
+
+
+def test_out_of_range_ids_and_bad_rooms_are_clear_errors(team, make_youth):
+    """Ids that cannot be a row (SQLite would overflow) and rooms no database can store are
+    refused by the services themselves, whatever the caller (socket, kiosk HTTP)."""
+    ingrid, _ = team
+    youth, _ = make_youth()
+    for staff_id in (2**63, 0, -1, True, 1.0):
+        assert (
+            error_code(services.queue_request, youth=youth, target={"staff": staff_id})
+            == "bad_target"
+        )
+    ticket = request(make_youth)
+    for room in ("Rom\x004", "x" * 41, 7):
+        assert (
+            error_code(services.queue_accept, user=ingrid, conversation_id=ticket.id, room=room)
+            == "bad_room"
+        )
+        assert error_code(services.queue_claim_next, user=ingrid, room=room) == "bad_room"
+    ticket.refresh_from_db()
+    assert ticket.state == "queued" and not Conversation.objects.exclude(state="queued").exists()

@@ -424,7 +424,8 @@ def _same_service(service: Service, value) -> bool:
 def _text(value, *, code: str, limit: int, required: bool = False, what: str = "") -> str:
     if value is None:
         value = ""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
+        # A NUL character is no text PostgreSQL can store (forms and frames alike).
         raise ServiceError(code, _("{what} must be text.").format(what=what))
     value = value.strip()
     if required and not value:
