@@ -317,12 +317,6 @@ class YouthConsumer(ProtocolConsumer):
 
     async def on_consent(self, frame: protocol.ConsentAnswer):
         youth = self.actor.youth
-        view = await db(handover_selectors.handover_for_youth)(youth, frame.handover_id)
-        asked = (view.get("ask") or {}).get("text_version")
-        if asked is not None and asked != frame.text_version:
-            # The proposal changed after the page showed it: a yes counts only for what was read.
-            await self.send_frame({"type": "handover.update", "handover": view})
-            raise ServiceError("stale", _("The question has changed. Read it again, please."))
         result = await db(handover_services.consent_answer)(
             youth=youth,
             handover_id=frame.handover_id,
@@ -593,29 +587,19 @@ class StaffConsumer(ProtocolConsumer):
 
     async def on_handover_propose(self, frame: protocol.HandoverPropose):
         user = self.scope["user"]
-        handover = await db(self.draft_and_propose)(user, frame)
+        handover = await db(handover_services.handover_offer)(
+            user=user,
+            conversation_id=frame.conversation_id,
+            service=frame.service,
+            reach=frame.reach,
+            summary=frame.summary,
+            named_person=frame.named_person,
+            scope=frame.scope,
+        )
         card = await db(handover_selectors.staff_card)(
             await db(handover_selectors.handover_with_relations)(handover.id)
         )
         await self.send_frame({"type": "handover.update", "handover": card})
-
-    @staticmethod
-    def draft_and_propose(user, frame: protocol.HandoverPropose):
-        """One step for the dashboard: a draft that is shown to the youth at once (both or
-        neither: one transaction)."""
-        from django.db import transaction
-
-        with transaction.atomic():
-            draft = handover_services.handover_draft(
-                user=user,
-                conversation_id=frame.conversation_id,
-                service=frame.service,
-                reach=frame.reach,
-                summary=frame.summary,
-                named_person=frame.named_person,
-                scope=frame.scope,
-            )
-            return handover_services.handover_propose(user=user, handover_id=draft.id)
 
     async def on_handover_close(self, frame: protocol.HandoverAction):
         handover = await db(handover_services.handover_close)(

@@ -37,7 +37,12 @@ SUMMARY = {
     "who_does_what": "Ingrid følger opp til første møte; ungdommen tar kontakt ved krise",
     "existing_plan": "Ingen plan eller koordinator",
 }
-TEXT_VERSION = selectors.consent_text_version("Samtykketekst v1")
+
+
+def asked(handover) -> str:
+    """The wording version the youth's page shows for this proposal (sent back with a yes)."""
+    view = selectors.handover_for_youth(handover.youth, handover.id)
+    return view.get("ask", {}).get("text_version", "not-asked")
 
 
 def error_code(fn, **kwargs) -> str:
@@ -116,7 +121,7 @@ def agree(handover, *, service="bup-vestfold", now=None, **kwargs):
         youth=handover.youth,
         handover_id=handover.id,
         service=service,
-        text_version=TEXT_VERSION,
+        text_version=asked(handover),
         now=now,
         **kwargs,
     )
@@ -539,7 +544,7 @@ def test_a_no_and_a_change_send_nothing_and_guide_staff(team, make_youth, bup):
         handover_id=handover.id,
         service="bup-vestfold",
         answer="change",
-        text_version=TEXT_VERSION,
+        text_version=asked(handover),
         reason="Ikke skriv om søvnen",
     )
     assert result.handover.state == "changes_requested" and result.guidance
@@ -554,7 +559,7 @@ def test_a_no_and_a_change_send_nothing_and_guide_staff(team, make_youth, bup):
         handover_id=handover.id,
         service=handover.service_id,
         answer="no",
-        text_version=TEXT_VERSION,
+        text_version=asked(handover),
     )
     assert result.handover.state == "refused" and "never push" in result.guidance
     assert selectors.partner_inbox(bup) == []
@@ -773,13 +778,15 @@ def test_bad_consent_answers_change_nothing(team, make_youth, bup):
         ({"answer": "agree", "reason": "fordi"}, "bad_reason"),
         ({"answer": "no", "contact": "400 00 000"}, "bad_contact"),
     ]
+    version = asked(handover)
+    cases.append(({"text_version": "0" * 16}, "stale"))  # a wording the youth was not shown
     for override, code in cases:
         kwargs = {
             "youth": conversation.youth,
             "handover_id": handover.id,
             "service": "bup-vestfold",
             "answer": "agree",
-            "text_version": TEXT_VERSION,
+            "text_version": version,
             "age_band": "16_plus",
             **override,
         }
@@ -796,7 +803,7 @@ def test_bad_consent_answers_change_nothing(team, make_youth, bup):
             handover_id="not-a-uuid",
             service="bup-vestfold",
             answer="agree",
-            text_version=TEXT_VERSION,
+            text_version=version,
             age_band="16_plus",
         )
         == "not_found"
@@ -998,3 +1005,20 @@ def test_deleting_a_youth_with_a_sent_handover_deletes_it_cleanly(team, make_you
     Youth.objects.filter(id=handover.youth_id).delete()
     assert not Handover.objects.filter(id=handover.id).exists()
     assert Consent.objects.filter(handover_id=handover.id).count() == 0
+
+
+def test_offering_drafts_and_proposes_in_one_step_or_not_at_all(team, make_youth):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = services.handover_offer(
+        user=ingrid, conversation_id=conversation.id, service="bup-vestfold", reach="warm",
+        summary=SUMMARY,
+    )  # fmt: skip
+    assert handover.state == "proposed"
+    other = chatting(make_youth, ingrid)
+    code = error_code(
+        services.handover_offer, user=ingrid, conversation_id=other.id, service="bup-vestfold",
+        reach="warm", summary={"concern": "x"},
+    )  # fmt: skip
+    assert code == "incomplete"  # the proposal failed: no draft is left behind either
+    assert not Handover.objects.filter(conversation=other).exists()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from chat.models import Conversation
 from dropin import services as queue
 from tests.conftest import PASSWORD
+from tests.test_handover import asked
 from youthhub.audit.models import AuditEvent
 from youthhub.handover import selectors, services
 from youthhub.handover.models import Consultation, Handover
@@ -29,7 +30,6 @@ SUMMARY = {
     "interim_plan": "Chat med Ingrid hver tirsdag til BUP svarer",
     "who_does_what": "Ingrid følger opp til første møte; ungdommen tar kontakt ved krise",
 }
-TEXT_VERSION = selectors.consent_text_version("Samtykketekst v1")
 
 
 # -- setting the scene with the real services --------------------------------------------------
@@ -79,7 +79,7 @@ def send_handover(staff, conversation, *, reach="contact", **answer):
         youth=handover.youth,
         handover_id=handover.id,
         service="bup-vestfold",
-        text_version=TEXT_VERSION,
+        text_version=asked(handover),
         **answer,
     )
     return Handover.objects.get(id=handover.id), result

@@ -293,7 +293,7 @@ def test_big_enough_counts_are_shown_as_they_are(team, arena, make_youth):
 def test_handovers_by_destination_and_outcome(team, arena, make_youth):
     """Six handovers sent to BUP: five accepted (offer rate), one declined with an alternative."""
     from tests.conftest import PASSWORD
-    from tests.test_handover import SUMMARY, TEXT_VERSION
+    from tests.test_handover import SUMMARY, asked
     from youthhub.handover import services as handover
 
     handover.service_directory_seed()
@@ -321,7 +321,7 @@ def test_handovers_by_destination_and_outcome(team, arena, make_youth):
             service="bup-vestfold",
             answer="agree",
             age_band="16_plus",
-            text_version=TEXT_VERSION,
+            text_version=asked(draft),
             contact="tlf 1",
         )
         if i < 5:

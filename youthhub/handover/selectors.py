@@ -66,6 +66,24 @@ def frame(kind: str, **fields) -> dict:
 CONSENT_WORDING = "2026-11-consent-v1"
 
 
+def asked_version(handover: Handover, sections: list[dict] | None) -> str:
+    """The version of the consent question as the youth sees it now: the page sends it back
+    with the answer, and a yes counts only for exactly this wording, service, person, reach
+    and these sections (services.consent_answer refuses any other: `stale`)."""
+    return consent_text_version(
+        json.dumps(
+            {
+                "wording": CONSENT_WORDING,
+                "service": handover.service_id,
+                "named_person": handover.named_person,
+                "reach": handover.reach,
+                "sections": sections,
+            },
+            sort_keys=True,
+        )
+    )
+
+
 def consent_text_version(rendered_text: str) -> str:
     """A version id for the consent wording a youth was shown: 16 hex digits of its SHA-256."""
     return hashlib.sha256(rendered_text.encode("utf-8")).hexdigest()[:16]
@@ -504,20 +522,7 @@ def youth_view(handover: Handover, *, now: datetime | None = None) -> dict:
             "asks_contact": handover.reach == Reach.CONTACT,
             "expires_days": consent_days(),
         }
-        # The youth's page sends this back with the answer: a yes counts only for exactly
-        # the wording, service, person and sections it was given for.
-        view["ask"]["text_version"] = consent_text_version(
-            json.dumps(
-                {
-                    "wording": CONSENT_WORDING,
-                    "service": handover.service_id,
-                    "named_person": handover.named_person,
-                    "reach": handover.reach,
-                    "sections": sections,
-                },
-                sort_keys=True,
-            )
-        )
+        view["ask"]["text_version"] = asked_version(handover, sections)
     return view
 
 

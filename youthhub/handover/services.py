@@ -630,6 +630,21 @@ def handover_update(
     return handover
 
 
+def handover_offer(*, user, conversation_id, service, reach, summary, named_person="", scope=None):
+    """The dashboard's one step: draft and show to the youth at once (both or neither)."""
+    with transaction.atomic():
+        draft = handover_draft(
+            user=user,
+            conversation_id=conversation_id,
+            service=service,
+            reach=reach,
+            summary=summary,
+            named_person=named_person,
+            scope=scope,
+        )
+        return handover_propose(user=user, handover_id=draft.id)
+
+
 def handover_propose(*, user, handover_id, now: datetime | None = None) -> Handover:
     """Show the handover to the youth and ask for consent (`consent.request`). Needs the
     required sections and a scope of sections that have text (default: every section with
@@ -852,6 +867,11 @@ def consent_answer(
                     service=handover.service.name
                 ),
             )
+        asked = selectors.youth_view(handover, now=now)["ask"]["text_version"]
+        if text_version.strip() != asked:
+            # The proposal changed after the youth's page showed it: an answer counts only
+            # for what was read.
+            raise ServiceError("stale", _("The question has changed. Read it again, please."))
         excepted_sections = [e for e in exceptions if e in SUMMARY_SECTIONS]
         if any(e not in handover.scope for e in excepted_sections):
             raise ServiceError("bad_exceptions", _("That section is not part of what is shared."))
