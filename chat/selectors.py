@@ -86,14 +86,18 @@ def messages(
     return frames
 
 
-def conversation_uuid(value) -> uuid.UUID:
-    """A conversation id from a client, or `not_found` if it cannot be one."""
+def row_uuid(value, not_found: str) -> uuid.UUID:
+    """A row id (UUID) from a client, or `not_found` with this message if it cannot be one."""
     if isinstance(value, uuid.UUID):
         return value
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ServiceError("not_found", _("There is no such conversation.")) from None
+        raise ServiceError("not_found", not_found) from None
+
+
+def conversation_uuid(value) -> uuid.UUID:
+    return row_uuid(value, _("There is no such conversation."))
 
 
 def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Conversation:
@@ -264,7 +268,7 @@ def transfer_card(transfer: Transfer) -> dict:
 
 
 def transfer_with_relations(transfer_id) -> Transfer:
-    transfer_id = conversation_uuid(transfer_id)  # same shape check: a UUID or not_found
+    transfer_id = row_uuid(transfer_id, _("There is no such transfer."))
     transfer = (
         Transfer.objects.select_related(
             "conversation__youth",

@@ -192,15 +192,7 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
 
     Idempotent on (conversation, sender, client_id): a resend returns the stored message.
     """
-    if not text.strip():
-        raise ServiceError("empty", _("The message is empty."))
-    if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
-        raise ServiceError(
-            "too_long",
-            _("A message can be at most {n} characters.").format(
-                n=settings.YOUTHHUB_MAX_MESSAGE_CHARS
-            ),
-        )
+    _check_text(text)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         existing = Message.objects.filter(
@@ -403,6 +395,7 @@ def note_create(conversation, author, text: str, *, kind: str, client_id: str = 
 
 
 def _check_text(text: str) -> None:
+    """A message or note: not blank, at most YOUTHHUB_MAX_MESSAGE_CHARS characters."""
     if not text.strip():
         raise ServiceError("empty", _("The text is empty."))
     if len(text) > settings.YOUTHHUB_MAX_MESSAGE_CHARS:
@@ -426,20 +419,24 @@ def earlier_read(*, user, conversation_id, earlier_id) -> dict:
         earlier = allowed.get(earlier_id)
         if earlier is None:
             raise ServiceError("not_allowed", _("You cannot read that conversation."))
-        audit_record(
-            "transcript.read",
-            actor=user,
-            conversation_id=earlier.id,
-            reason="continuity",
-            via=current.id,
-        )
         return {
             "type": "earlier",
             "conversation_id": str(current.id),
             "earlier": selectors.earlier_card(earlier),
-            "messages": selectors.messages(earlier, after_seq=0),
-            "notes": selectors.notes(earlier),
+            **transcript_read(user, earlier, reason="continuity", via=current.id),
         }
+
+
+def transcript_read(user, conversation: Conversation, *, reason: str, **detail) -> dict:
+    """A staff read of a conversation they are not (yet) chatting in: its messages and notes,
+    written to the audit log first (inside the caller's transaction). The one way to do it."""
+    audit_record(
+        "transcript.read", actor=user, conversation_id=conversation.id, reason=reason, **detail
+    )
+    return {
+        "messages": selectors.messages(conversation, after_seq=0),
+        "notes": selectors.notes(conversation),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from chat.models import TOPICS, Conversation, Note, Transfer, Youth
 from chat.services import (
     conversation_key_create,
     note_create,
+    transcript_read,
     transfer_close,
     youth_return_code_issue,
     youth_session_create,
@@ -615,19 +616,11 @@ def transfer_preview(*, user, transfer_id) -> dict:
     with transaction.atomic():
         transfer, _scope = _pending_transfer_for(user, transfer_id, lock=False)
         conversation = transfer.conversation
-        audit_record(
-            "transcript.read",
-            actor=user,
-            conversation_id=conversation.id,
-            reason="transfer",
-            transfer=transfer.id,
-        )
         return {
             "type": "transfer.preview",
             "transfer": chat_selectors.transfer_card(transfer),
             "conversation": chat_selectors.conversation_summary(conversation),
-            "messages": chat_selectors.messages(conversation, after_seq=0),
-            "notes": chat_selectors.notes(conversation),
+            **transcript_read(user, conversation, reason="transfer", transfer=transfer.id),
         }
 
 

@@ -282,6 +282,8 @@ SHELL_STATIC = [
     "youthhub/js/quickexit.js",
     "youthhub/js/connection.js",
     "youthhub/js/chatview.js",
+    "youthhub/js/consent.js",
+    "youthhub/js/dom.js",
     "youthhub/js/waittext.js",
     "youthhub/icons/icon.svg",
     "youthhub/icons/icon-192.png",

@@ -59,3 +59,17 @@ def test_the_youth_page_is_never_stored_and_carries_the_quick_exit_address(clien
     page = response.content.decode()
     assert 'data-url="https://example.org/weather"' in page
     assert re.search(r'<a id="quick-exit"[^>]*href="https://example.org/weather"', page)
+
+
+def test_the_shell_holds_every_module_the_youth_page_imports():
+    """Offline start needs the whole import graph of youth.js in the worker's cache."""
+    needed, todo = set(), ["youthhub/js/youth.js"]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        source = open(finders.find(name)).read()
+        for module in re.findall(r'^import .* from "\./([\w.]+)";$', source, re.M):
+            todo.append(f"youthhub/js/{module}")
+    assert needed <= set(SHELL_STATIC), sorted(needed - set(SHELL_STATIC))

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from chat.errors import ServiceError
 from chat.models import TOPICS
-from chat.selectors import staff_profile
+from chat.selectors import row_uuid, staff_profile
 from youthhub import crypto
 from youthhub.audit.models import AuditEvent
 from youthhub.audit.services import audit_record
@@ -93,12 +93,7 @@ def consent_text_version(rendered_text: str) -> str:
 
 
 def handover_uuid(value) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise ServiceError("not_found", _("There is no such handover.")) from None
+    return row_uuid(value, _("There is no such handover."))
 
 
 def partner_profile(user) -> PartnerProfile | None:
@@ -108,16 +103,20 @@ def partner_profile(user) -> PartnerProfile | None:
     return PartnerProfile.objects.select_related("service").filter(user=user).first()
 
 
+# What reading a handover needs in one query (cards, views, frames).
+RELATIONS = (
+    "service",
+    "youth",
+    "consent",
+    "conversation",
+    "created_by__staff_profile",
+    "answered_by__partner_profile",
+    "alternative_service",
+)
+
+
 def handover_with_relations(handover_id, *, lock: bool = False) -> Handover:
-    qs = Handover.objects.select_related(
-        "service",
-        "youth",
-        "consent",
-        "conversation",
-        "created_by__staff_profile",
-        "answered_by__partner_profile",
-        "alternative_service",
-    )
+    qs = Handover.objects.select_related(*RELATIONS)
     if lock:
         qs = qs.select_for_update(of=("self",))
     handover = qs.filter(id=handover_uuid(handover_id)).first()
@@ -624,15 +623,7 @@ def staff_handovers(user, *, now: datetime | None = None) -> list[dict]:
     """Handovers this staff member sent or whose conversation they have now (cards)."""
     rows = (
         Handover.objects.filter(Q(created_by=user) | Q(conversation__assigned_staff=user))
-        .select_related(
-            "service",
-            "youth",
-            "consent",
-            "conversation",
-            "created_by__staff_profile",
-            "answered_by__partner_profile",
-            "alternative_service",
-        )
+        .select_related(*RELATIONS)
         .order_by("-created_at")
     )
     return [staff_card(row, now=now) for row in rows]

@@ -1,16 +1,7 @@
 // The youth's side of a handover: see word for word what would be shared, with whom and for
 // how long; answer (yes / yes except some things / change something / no); follow the
 // status; withdraw at any time. Rules: docs/handover.md.
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
+import { el } from "./dom.js";
 
 export class ConsentView {
   // root: the #handovers section; send(frame): through the youth's socket.

@@ -1,18 +1,9 @@
 // The dashboard's handover tool: propose a warm handover to a service from the directory,
 // follow its state (the youth's answer, the service's answer), close it when done.
 // Rules: docs/handover.md. Nothing is shared until the youth says yes on their own page.
+import { el } from "./dom.js";
 
 const SECTIONS = ["concern", "own_words", "tried", "assessment", "interim_plan", "who_does_what", "existing_plan"];
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 export class HandoverTool {
   constructor({ connection, strings, fill, lang }) {

@@ -2,22 +2,12 @@
 // to a colleague or a role (with a note; the sender stays until someone accepts), end with
 // tags and a triage colour, earlier conversations with the same youth, my shift, capacity,
 // and opt-in sound + desktop notifications. staff.js owns the tabs and the chat itself.
+import { el } from "./dom.js";
 import { placeChildren } from "./chatview.js";
 import { newClientId } from "./connection.js";
 import { HandoverTool } from "./staffhandover.js";
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 function beep(frequency) {
   try {
