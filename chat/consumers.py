@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from dropin import selectors as queue
 from dropin import services as queue_services
 from dropin import ticker
+from youthhub import metrics
 from youthhub.accounts.signals import REVOKED
 from youthhub.accounts.sockets import SocketLogin
 from youthhub.crisis import crisis_info_frame
@@ -66,6 +67,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.language = self.chosen_language()
         ticker.ensure_started()
         await self.accept()
+        metrics.socket_opened(self.kind)
 
     def chosen_language(self) -> str:
         """The language the page was shown in (the switcher's cookie), else the default:
@@ -76,6 +78,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return settings.LANGUAGE_CODE
 
     async def disconnect(self, code):
+        metrics.socket_closed(self.kind)
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
@@ -102,8 +105,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                 raise ServiceError("hello_required", _("Send hello first."))
             if self.actor is not None and frame.type == "hello":
                 raise ServiceError("not_allowed", _("hello was already sent on this connection."))
+            metrics.frame_accepted(self.kind, frame.type)
             await getattr(self, "on_" + frame.type)(frame)
         except ServiceError as exc:
+            metrics.error_sent(self.kind, exc.code)
             reply = exc.frame()
             if getattr(frame, "client_id", None):
                 reply["client_id"] = frame.client_id  # tells the client which send failed
@@ -159,6 +164,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
 
     async def send_error(self, code: str, message: str):
+        metrics.error_sent(self.kind, code)
         await self.send_frame({"type": "error", "code": code, "message": message})
 
     async def deliver(self, event):
@@ -180,7 +186,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         kind = frame["type"]
         conversation_id = frame.get("conversation_id") or frame.get("conversation", {}).get("id")
         if kind == "message":
-            return await self.push_message(frame)
+            return await self.push_message(frame, live=True)
         if kind == "typing" and frame["who"] == self.kind:
             return  # nobody needs to see their own typing
         if kind in REPEATED_FRAMES and self.repeats(frame, conversation_id):
@@ -200,8 +206,9 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.last_sent[key] = seen
         return False
 
-    async def push_message(self, frame: dict):
-        """Send each message once, in seq order, filling any gap from the database."""
+    async def push_message(self, frame: dict, *, live: bool = False):
+        """Send each message once, in seq order, filling any gap from the database. `live`:
+        it just arrived from the channel layer (its delivery latency is measured)."""
         conversation_id, seq = frame["conversation_id"], frame["seq"]
         last = self.delivered.get(conversation_id)
         if last is None or seq <= last:
@@ -212,6 +219,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             )
             for missing in gap:
                 await self.send_frame(missing)
+        if live and frame["sender"] != self.kind:
+            metrics.message_delivered(self.kind, frame["sent_at"])
         await self.send_frame(frame)
         self.delivered[conversation_id] = seq
 
@@ -621,6 +630,23 @@ class StaffConsumer(ProtocolConsumer):
     async def on_consultations(self, frame: protocol.Consultations):
         items = await db(handover_selectors.consultations_for_staff)(self.scope["user"])
         await self.send_frame({"type": "consultations", "items": items})
+
+    async def on_block(self, frame: protocol.BlockYouth):
+        block, ended = await db(services.youth_block)(
+            user=self.scope["user"],
+            conversation_id=frame.conversation_id,
+            duration=frame.duration,
+            reason=frame.reason,
+        )
+        for conversation in ended:
+            if str(conversation.id) in self.delivered:
+                await self.push(selectors.ended_frame(conversation, by="staff"))
+        card = await db(selectors.block_card)(block)
+        await self.send_frame({"type": "block.update", "block": card})
+
+    async def on_unblock(self, frame: protocol.Unblock):
+        card = await db(services.youth_unblock)(user=self.scope["user"], block_id=frame.block_id)
+        await self.send_frame({"type": "block.update", "block": card})
 
     async def on_shift(self, frame: protocol.Shift):
         await self.send_frame({"type": "shift", "staff": await db(queue.shift)(self.me)})

@@ -334,6 +334,9 @@ HTTP: dict[str, Row] = {
     "staff/logout/": Row(
         everyone(LOGIN), "post", "/staff/logout/", csrf=True, note="LOGOUT_REDIRECT_URL"
     ),
+    "metrics": Row(
+        everyone(404), path="/metrics", note="only a scraper with YOUTHHUB_METRICS_TOKEN"
+    ),
     # -- supervisors -----------------------------------------------------------------------------
     "supervisor/stats/": Row(supervisor_only(), path="/supervisor/stats/"),
     "supervisor/stats.csv": Row(supervisor_only(), path="/supervisor/stats.csv"),

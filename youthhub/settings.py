@@ -311,6 +311,10 @@ YOUTHHUB_QUICK_EXIT_URL = env("YOUTHHUB_QUICK_EXIT_URL") or "https://www.yr.no/"
 if not YOUTHHUB_QUICK_EXIT_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured("YOUTHHUB_QUICK_EXIT_URL must be an http(s) URL")
 
+# Operator metrics at /metrics (youthhub/metrics.py) for a scraper that sends
+# "Authorization: Bearer <this>"; unset, /metrics is a 404.
+YOUTHHUB_METRICS_TOKEN = env("YOUTHHUB_METRICS_TOKEN") or ""
+
 LOG_LEVEL = env("LOG_LEVEL") or "INFO"
 LOGGING = {
     "version": 1,

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from youthhub.metrics import metrics_view
+
 urlpatterns = [
     path("api/youth/", include("chat.urls")),
     path("api/queue/", include("dropin.urls")),
@@ -13,6 +15,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("supervisor/", include("youthhub.stats.urls")),
+    path("metrics", metrics_view, name="metrics"),  # operators only (youthhub/metrics.py)
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switcher
     path("", include("frontend.urls")),
 ]
