@@ -176,6 +176,9 @@ class ConversationKey(WrappedKey):
         Conversation, on_delete=models.CASCADE, primary_key=True, related_name="key"
     )
 
+    def context(self) -> str:
+        return str(self.conversation_id)
+
 
 class Message(models.Model):
     class Sender(models.TextChoices):

@@ -264,6 +264,9 @@ class HandoverKey(WrappedKey):
         Handover, on_delete=models.CASCADE, primary_key=True, related_name="key"
     )
 
+    def context(self) -> str:
+        return f"handover:{self.handover_id}"
+
 
 class Consent(models.Model):
     """One recorded answer of the youth to one proposed handover: per service, per named
