@@ -41,7 +41,15 @@ CLOSE_UNAUTHORIZED = 4401
 REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended")
 # Frames that only staff may ever see (internal notes, transfers, continuity).
 STAFF_ONLY_FRAMES = frozenset(
-    {"note", "staff_context", "transfer.offer", "transfer.closed", "transfer.preview", "earlier"}
+    {
+        "note",
+        "staff_context",
+        "transfer.offer",
+        "transfer.closed",
+        "transfer.preview",
+        "earlier",
+        "block.update",
+    }
 )
 
 
@@ -298,6 +306,8 @@ class YouthConsumer(ProtocolConsumer):
                 "previous_staff": await db(selectors.previous_staff)(youth),
                 "handovers": await db(handover_selectors.youth_handovers)(youth),
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
+                # {until, lines} while staff have blocked this identity: the calm screen.
+                "blocked": await db(selectors.youth_blocked_state)(youth),
             }
         )
         if conversation:
@@ -313,6 +323,10 @@ class YouthConsumer(ProtocolConsumer):
             # Never on a youth group; this is a second lock on the same door.
             logger.error("a staff-only %s frame reached a youth socket", frame["type"])
             return
+        if frame["type"] == "blocked":
+            # Published in the blocking staff member's language: the numbers in the youth's.
+            with translation.override(self.language):
+                frame = selectors.blocked_frame(frame["until"])
         await super().push(frame)
 
     async def on_feedback(self, frame: protocol.YouthFeedback):
@@ -432,6 +446,7 @@ class StaffConsumer(ProtocolConsumer):
                 "handovers": await db(handover_selectors.staff_handovers)(user),
                 "consultations": await db(handover_selectors.consultations_for_staff)(user),
                 "tags": {key: str(label) for key, label in STAFF_TAGS.items()},
+                "blocks": await db(selectors.staff_blocks)(user),
                 "limits": {"max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS},
             }
         )

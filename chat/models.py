@@ -301,3 +301,47 @@ class Feedback(models.Model):
     useful = models.PositiveSmallIntegerField(null=True, blank=True)
     text = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+# Why staff blocked an anonymous identity: chosen from this list (staff-only), never free text,
+# so a block stores nothing anyone wrote.
+BLOCK_REASONS = {
+    "abuse": _("Abusive or threatening language"),
+    "sexual": _("Sexual harassment"),
+    "spam": _("Spam or flooding"),
+    "prank": _("Pranks, not looking for help"),
+    "other": _("Other"),
+}
+
+# How long a block lasts: one of these, nothing else (bounded: at most a week).
+BLOCK_DURATIONS = {
+    "1h": 1,
+    "24h": 24,
+    "7d": 7 * 24,
+}
+
+
+class Block(models.Model):
+    """A staff member's pause on an anonymous identity: until `until`, the youth behind the
+    token can neither start a request nor send a message. At most one per identity; deleted
+    with the identity (CASCADE), when lifted, and by the purge once it has expired. It holds
+    no text: a reason key from BLOCK_REASONS."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    youth = models.OneToOneField(Youth, on_delete=models.CASCADE, related_name="block")
+    # The conversation it was placed from (for the staff's card and the audit log).
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=16, blank=True, choices=list(BLOCK_REASONS.items()))
+    created_at = models.DateTimeField(auto_now_add=True)
+    until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"block until {self.until:%Y-%m-%d %H:%M}"
+
+    def active(self, now) -> bool:
+        return self.until > now

@@ -238,6 +238,18 @@ class Ping(Frame):
     pass
 
 
+class BlockYouth(Frame):
+    """Block the anonymous identity behind a conversation for a while (chat.services)."""
+
+    conversation_id: ConversationId
+    duration: Annotated[str, msgspec.Meta(max_length=8)]  # one of BLOCK_DURATIONS: bad_duration
+    reason: Annotated[str, msgspec.Meta(max_length=16)] = ""  # BLOCK_REASONS: bad_block_reason
+
+
+class Unblock(Frame):
+    block_id: ConversationId
+
+
 YOUTH_FRAMES: dict[str, type[Frame]] = {
     "hello": YouthHello,
     "request": Request,
@@ -279,6 +291,8 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "handover_close": HandoverAction,
     "consultation_ask": ConsultationAsk,
     "consultations": Consultations,
+    "block": BlockYouth,
+    "unblock": Unblock,
     "ping": Ping,
 }
 

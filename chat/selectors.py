@@ -3,14 +3,16 @@
 import uuid
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from youthhub import crypto
+from youthhub.crisis import crisis_info_frame
 from youthhub.staff.models import StaffProfile
 
 from .actors import Actor
 from .errors import ServiceError
-from .models import Conversation, ConversationKey, Message, Note, Transfer, Youth
+from .models import Block, Conversation, ConversationKey, Message, Note, Transfer, Youth
 
 
 def data_key(conversation_id) -> bytes | None:
@@ -348,3 +350,69 @@ def staff_profile(user):
     if not user.is_authenticated or not user.is_active:
         return None
     return StaffProfile.objects.filter(user=user).first()
+
+
+# -- blocks (chat.services.youth_block) --------------------------------------------------------
+
+
+def active_block(youth: Youth, now=None) -> Block | None:
+    """The block in force on this identity now, or None."""
+    return Block.objects.filter(youth=youth, until__gt=now or timezone.now()).first()
+
+
+def blocked_frame(until) -> dict:
+    """What a blocked youth's page needs: until when, and the numbers to call meanwhile (in
+    the language active now: the youth's socket builds it in the youth's language)."""
+    if isinstance(until, Block):
+        until = until.until
+    return {
+        "type": "blocked",
+        "until": until.isoformat() if not isinstance(until, str) else until,
+        "lines": crisis_info_frame()["lines"],
+    }
+
+
+def youth_blocked_state(youth: Youth) -> dict | None:
+    """For the youth's `welcome`: {"until", "lines"} while blocked, else None."""
+    block = active_block(youth)
+    if block is None:
+        return None
+    frame = blocked_frame(block)
+    del frame["type"]
+    return frame
+
+
+def block_card(block: Block, *, active: bool = True) -> dict:
+    """A block as staff see it (never shown to a youth): who, until when, why (a key)."""
+    by = getattr(block.by, "staff_profile", None) if block.by_id else None
+    return {
+        "id": str(block.id),
+        "conversation_id": str(block.conversation_id) if block.conversation_id else None,
+        "alias": block.youth.alias,
+        "until": block.until.isoformat(),
+        "reason": block.reason or None,
+        "by": by.public_card() if by else None,
+        "created_at": block.created_at.isoformat(),
+        "active": active,
+    }
+
+
+def supervisor_ids() -> list[int]:
+    return list(
+        StaffProfile.objects.filter(is_supervisor=True, user__is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def staff_blocks(user) -> list[dict]:
+    """Blocks in force that this person may lift: their own; a supervisor's: all."""
+    profile = staff_profile(user)
+    if profile is None:
+        return []
+    blocks = Block.objects.filter(until__gt=timezone.now()).select_related(
+        "youth", "by__staff_profile"
+    )
+    if not profile.is_supervisor:
+        blocks = blocks.filter(by=user)
+    return [block_card(b) for b in blocks.order_by("until")]

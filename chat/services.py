@@ -24,7 +24,10 @@ from .actors import Actor
 from .aliases import random_alias
 from .errors import ServiceError
 from .models import (
+    BLOCK_DURATIONS,
+    BLOCK_REASONS,
     STAFF_TAGS,
+    Block,
     Conversation,
     ConversationKey,
     Feedback,
@@ -46,6 +49,8 @@ RETURN_CODE_LOCKOUT = timedelta(minutes=15)
 # scrypt cost: ~16 MiB and tens of milliseconds per guess.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 LAST_SEEN_GRANULARITY = timedelta(hours=1)
+# Staff may block from a conversation while it is open and for this long after it ended.
+BLOCK_AFTER_END = timedelta(hours=24)
 
 
 def hash_token(token: str) -> str:
@@ -190,7 +195,9 @@ def conversation_key_create(conversation: Conversation) -> None:
 def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) -> tuple[dict, bool]:
     """Store a message with the next seq and publish it. Returns (message frame, created).
 
-    Idempotent on (conversation, sender, client_id): a resend returns the stored message.
+    Idempotent on (conversation, sender, client_id): a resend returns the stored message (and
+    counts against no limit). A youth sends nothing while blocked (`blocked`) and at most
+    YOUTHHUB_MESSAGES_PER_MINUTE messages a minute across all their sockets (`rate_limited`).
     """
     _check_text(text)
     with transaction.atomic():
@@ -203,8 +210,12 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
                 conversation, after_seq=existing.seq - 1, upto_seq=existing.seq
             )[0]
             return frame, False
+        if actor.kind == "youth":
+            youth_check_not_blocked(actor.youth)
         if not conversation.is_open:
             raise ServiceError("closed", _("This conversation has ended."))
+        if actor.kind == "youth":
+            _check_youth_message_rate(actor.youth)
         seq = conversation.next_seq
         conversation.next_seq = seq + 1
         conversation.save(update_fields=["next_seq"])
@@ -308,25 +319,35 @@ def conversation_end(
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if not conversation.is_open:
             raise ServiceError("closed", _("This conversation has already ended."))
-        was_queued = conversation.state == Conversation.State.QUEUED
-        conversation.state = (
-            Conversation.State.ABANDONED if was_queued else Conversation.State.ENDED
+        _close_open(
+            conversation,
+            by=actor.kind,
+            user=actor.user,
+            tags=tags,
+            triage=triage,
+            feedback=feedback,
         )
-        conversation.ended_at = timezone.now()
-        conversation.tags = tags
-        conversation.triage = triage
-        conversation.feedback_requested = bool(feedback) and not was_queued
-        conversation.save(
-            update_fields=["state", "ended_at", "tags", "triage", "feedback_requested"]
-        )
-        _close_pending_transfer(conversation, Transfer.State.CANCELLED, by=actor.user)
-        stats_record_closed(conversation)
-        events.publish_on_commit(
-            events.conversation_group(conversation.id),
-            selectors.ended_frame(conversation, by=actor.kind),
-        )
-        queue_changed()  # a place in the queue or a staff member's capacity freed up
     return conversation
+
+
+def _close_open(
+    conversation: Conversation, *, by: str, user, tags=(), triage="", feedback=False
+) -> None:
+    """End an open conversation locked by the caller (inside its transaction): a waiting one
+    is 'abandoned', an active one 'ended'. Statistics, transfers and the queue follow."""
+    was_queued = conversation.state == Conversation.State.QUEUED
+    conversation.state = Conversation.State.ABANDONED if was_queued else Conversation.State.ENDED
+    conversation.ended_at = timezone.now()
+    conversation.tags = list(tags)
+    conversation.triage = triage
+    conversation.feedback_requested = bool(feedback) and not was_queued
+    conversation.save(update_fields=["state", "ended_at", "tags", "triage", "feedback_requested"])
+    _close_pending_transfer(conversation, Transfer.State.CANCELLED, by=user)
+    stats_record_closed(conversation)
+    events.publish_on_commit(
+        events.conversation_group(conversation.id), selectors.ended_frame(conversation, by=by)
+    )
+    queue_changed()  # a place in the queue or a staff member's capacity freed up
 
 
 def _close_pending_transfer(conversation: Conversation, state: str, *, by) -> None:
@@ -494,3 +515,158 @@ def conversation_destroy_content(*, conversation: Conversation, now=None) -> boo
             wrapped=None, destroyed_at=now or timezone.now()
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Abuse: a per-identity message limit, and staff blocking an anonymous identity for a while
+
+
+def _check_youth_message_rate(youth: Youth) -> None:
+    """At most YOUTHHUB_MESSAGES_PER_MINUTE new messages a minute per anonymous identity, over
+    all its sockets, tabs and workers (a counter in the cache: Redis in production). Keyed by
+    the identity's random id, never by anything about the device."""
+    if not ratelimit.allow(
+        f"youth-messages:{youth.id}",
+        limit=settings.YOUTHHUB_MESSAGES_PER_MINUTE,
+        window_seconds=60,
+    ):
+        raise ServiceError(
+            "rate_limited",
+            _(
+                "You are sending a lot of messages very fast. Take a short break – in a minute "
+                "you can write again. Nothing is lost: what was sent is still there."
+            ),
+        )
+
+
+def blocked_message() -> str:
+    return _(
+        "You can't chat with us right now. If you need to talk to someone now, call the "
+        "helpline for children and young people on 116 111, or the Mental Health helpline on "
+        "116 123 (day and night). If a life is in danger, call 113."
+    )
+
+
+def youth_check_not_blocked(youth: Youth, now=None) -> None:
+    """`blocked` while a block on this identity is in force."""
+    if selectors.active_block(youth, now) is not None:
+        raise ServiceError("blocked", blocked_message())
+
+
+def _block_recipients(block: Block) -> list[int]:
+    """Who hears of a block: whoever placed it, and the supervisors."""
+    return sorted({*([block.by_id] if block.by_id else []), *selectors.supervisor_ids()})
+
+
+def _publish_block(block: Block, *, active: bool) -> None:
+    def build():
+        card = selectors.block_card(block, active=active)
+        frame = {"type": "block.update", "block": card}
+        return [(events.staff_user_group(uid), frame) for uid in _block_recipients(block)]
+
+    events.publish_many_on_commit(build)
+
+
+def youth_block(*, user, conversation_id, duration: str, reason: str = "") -> tuple[Block, list]:
+    """The staff member assigned to a conversation blocks the anonymous identity behind it for
+    `duration` (a key of BLOCK_DURATIONS), with an optional reason key (BLOCK_REASONS).
+
+    The conversation may be open, or ended within BLOCK_AFTER_END. The youth's open
+    conversation (if any) ends as if staff had ended it, every socket of the youth gets
+    `blocked`, and from then until the block ends the youth can neither request nor write.
+    Audited (`block.add`). Returns (block, [conversations this ended])."""
+    if selectors.staff_profile(user) is None:
+        raise ServiceError("not_allowed", _("Only staff can block."))
+    if not isinstance(duration, str) or duration not in BLOCK_DURATIONS:
+        raise ServiceError(
+            "bad_duration",
+            _("Choose how long: {choices}.").format(choices=", ".join(BLOCK_DURATIONS)),
+        )
+    reason = reason or ""
+    if reason and reason not in BLOCK_REASONS:
+        raise ServiceError(
+            "bad_block_reason",
+            _("Choose a reason from the list ({choices}), or none.").format(
+                choices=", ".join(BLOCK_REASONS)
+            ),
+        )
+    now = timezone.now()
+    ended = []
+    with transaction.atomic():
+        conversation = selectors.conversation_for(Actor.for_staff(user), conversation_id, lock=True)
+        if not conversation.is_open and (
+            conversation.ended_at is None or now - conversation.ended_at > BLOCK_AFTER_END
+        ):
+            raise ServiceError(
+                "closed", _("This conversation ended too long ago to block from it.")
+            )
+        # The identity's row is the lock every request and every block takes first.
+        youth = Youth.objects.select_for_update().get(pk=conversation.youth_id)
+        Block.objects.filter(youth=youth, until__lte=now).delete()  # an old, expired one
+        current = Block.objects.filter(youth=youth).first()
+        if current is not None:
+            raise ServiceError(
+                "conflict", _("This youth is already blocked. Lift that block first to change it.")
+            )
+        block = Block.objects.create(
+            youth=youth,
+            conversation=conversation,
+            by=user,
+            reason=reason,
+            until=now + timedelta(hours=BLOCK_DURATIONS[duration]),
+        )
+        audit_record(
+            "block.add",
+            actor=user,
+            conversation_id=conversation.id,
+            block=block.id,
+            duration=duration,
+            reason=reason or None,
+        )
+        still_open = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("youth")
+            .filter(youth=youth, state__in=Conversation.OPEN_STATES)
+        )
+        for open_conversation in still_open:
+            by = "staff" if open_conversation.assigned_staff_id == user.id else "system"
+            _close_open(open_conversation, by=by, user=user)
+            ended.append(open_conversation)
+        events.publish_on_commit(events.youth_group(youth.id), selectors.blocked_frame(block))
+        _publish_block(block, active=True)
+    return block, ended
+
+
+def youth_unblock(*, user, block_id) -> dict:
+    """Lift a block before it ends: whoever placed it, or a supervisor. The block is deleted
+    (the audit log keeps `block.lift`); the youth's sockets get `unblocked`. Returns the card."""
+    profile = selectors.staff_profile(user)
+    if profile is None:
+        raise ServiceError("not_allowed", _("Only staff can lift a block."))
+    block_id = selectors.row_uuid(block_id, _("There is no such block."))
+    now = timezone.now()
+    with transaction.atomic():
+        block = (
+            Block.objects.select_for_update(of=("self",))
+            .select_related("youth", "by__staff_profile")
+            .filter(id=block_id)
+            .first()
+        )
+        if block is None or not block.active(now):
+            raise ServiceError("not_found", _("There is no such block (it may have ended)."))
+        if block.by_id != user.id and not profile.is_supervisor:
+            raise ServiceError(
+                "not_allowed", _("Only the person who blocked, or a supervisor, can lift it.")
+            )
+        card = selectors.block_card(block, active=False)
+        audit_record(
+            "block.lift", actor=user, conversation_id=block.conversation_id, block=block.id
+        )
+        recipients = _block_recipients(block)
+        youth_id = block.youth_id
+        block.delete()
+        events.publish_on_commit(events.youth_group(youth_id), {"type": "unblocked"})
+        frame = {"type": "block.update", "block": card}
+        for uid in sorted({*recipients, user.id}):
+            events.publish_on_commit(events.staff_user_group(uid), frame)
+    return card

@@ -24,6 +24,7 @@ from chat.services import (
     note_create,
     transcript_read,
     transfer_close,
+    youth_check_not_blocked,
     youth_return_code_issue,
     youth_session_create,
 )
@@ -138,7 +139,9 @@ def queue_request(
     pool_slug: str | None = None,
     crisis: bool = False,
 ) -> Conversation:
-    """Join the queue: a chat (the pool's) or, with `site_slug`, a drop-in ticket at an arena."""
+    """Join the queue: a chat (the pool's) or, with `site_slug`, a drop-in ticket at an arena.
+    Not while a block on the identity is in force (`blocked`)."""
+    youth_check_not_blocked(youth)
     open_conversation = chat_selectors.youth_open_conversation(youth)
     if open_conversation is not None:
         raise _already_open(open_conversation)
@@ -158,6 +161,11 @@ def queue_request(
         )
     try:
         with transaction.atomic():
+            # The identity's row first, as chat.services.youth_block takes it: a block placed
+            # at this moment either comes first (and refuses this) or sees this request and
+            # ends it.
+            list(Youth.objects.select_for_update().filter(pk=youth.pk).values_list("pk"))
+            youth_check_not_blocked(youth)
             conversation = Conversation.objects.create(
                 youth=youth,
                 channel=channel,

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat.models import TOPICS
+from chat.models import BLOCK_DURATIONS, BLOCK_REASONS, TOPICS
 from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
@@ -25,6 +25,12 @@ from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role, Status
 
 # Every string a page's JavaScript shows comes from here (English msgids, translated through
 # frontend/locale) and reaches the script as a json_script data block: no text in the JS files.
+
+
+def block_duration_labels() -> dict:
+    """How long staff can block an anonymous identity (chat.models.BLOCK_DURATIONS)."""
+    labels = {"1h": _("1 hour"), "24h": _("24 hours"), "7d": _("7 days")}
+    return {key: labels[key] for key in BLOCK_DURATIONS}
 
 
 def youth_role_labels() -> dict:
@@ -89,6 +95,7 @@ def youth(request, site=None):
         "too_long": _("The message is too long."),
         "error": _("Something went wrong. Try again."),
         "session_gone": _("Your session is no longer valid. Start a new conversation."),
+        "blocked_until": _("You can write to us again from {when}."),
         "consent": {
             "question": _(
                 "Can we send this to {service}? They only get what is below, and only for {days} days. You can take back your yes at any time."
@@ -231,6 +238,16 @@ def staff(request):
             "earlier_title": _("Conversation of {date}"),
             "languages": {"nb": _("Norwegian"), "en": _("English")},
             "partner_joined": _("{name} has joined the chat."),
+            "block_confirm": _(
+                "Block {alias} for {duration}? The chat ends now, and they cannot start a new one until then."
+            ),
+            "blocked_until": _("{alias} is blocked until {when}."),
+            "block_item": _("{alias} · until {when}"),
+            "block_by": _("blocked by {name}"),
+            "lift": _("Lift the block"),
+            "block_lifted": _("The block on {alias} is lifted."),
+            "block_durations": block_duration_labels(),
+            "block_reasons": {key: str(label) for key, label in BLOCK_REASONS.items()},
             "handover": {
                 "pick_service": _("Choose a service …"),
                 "choose_service": _("Choose a service and how it reaches the youth."),
@@ -265,6 +282,8 @@ def staff(request):
         {
             "handover_sections": [(k, str(v)) for k, v in SUMMARY_SECTIONS.items()],
             "handover_required": REQUIRED_SECTIONS,
+            "block_durations": list(block_duration_labels().items()),
+            "block_reasons": [(k, str(v)) for k, v in BLOCK_REASONS.items()],
             "profile": profile,
             "max_text": settings.YOUTHHUB_MAX_MESSAGE_CHARS,
             "strings": strings,

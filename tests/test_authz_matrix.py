@@ -216,6 +216,11 @@ def _build_world(*, slim: bool) -> SimpleNamespace:
         user=w.ingrid, service="bup-vestfold", question=SECRET_QUESTION
     )
     w.return_code = chat_services.youth_return_code_issue(youth=w.youth_d)
+    # Youth E: blocked for a day by Ingrid from a chat with her (`unblock` acts on it).
+    _, _, blocked_chat = _chat(w.ingrid)
+    w.block, _ = chat_services.youth_block(
+        user=w.ingrid, conversation_id=blocked_chat.id, duration="24h", reason="spam"
+    )
     w.device = TOTPDevice.objects.create(user=w.ingrid, name="Telefon", confirmed=True)
     return w
 
@@ -636,6 +641,7 @@ def many_frames(settings):
     """Each case sends a frame and a sentinel; the per-socket rate limit is not under test."""
     settings.YOUTHHUB_FRAMES_PER_SECOND = 10_000
     settings.YOUTHHUB_FRAME_BURST = 10_000
+    settings.YOUTHHUB_MESSAGES_PER_MINUTE = 10_000
 
 
 CLOSED = "<closed>"
@@ -913,6 +919,16 @@ STAFF_FRAMES_BY_A_COLLEAGUE: dict[str, tuple[object, dict[str, object]]] = {
     "consultations": (
         lambda w: {"type": "consultations"},
         {"staff": Own("consultations"), "supervisor": Own("consultations")},
+    ),
+    # Only the staff member assigned to the chat blocks the youth behind it (a supervisor who
+    # is not in it neither); a block is lifted by whoever placed it, or by a supervisor.
+    "block": (
+        lambda w: {"type": "block", "conversation_id": conv(w), "duration": "1h"},
+        _NOT_ALLOWED,
+    ),
+    "unblock": (
+        lambda w: {"type": "unblock", "block_id": str(w.block.id)},
+        {"staff": Refused("not_allowed"), "supervisor": Own("block.update")},
     ),
     "ping": (lambda w: {"type": "ping"}, {"staff": Own("pong"), "supervisor": Own("pong")}),
 }

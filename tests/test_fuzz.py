@@ -58,7 +58,14 @@ from hypothesis import strategies as st
 from chat import protocol
 from chat import services as chat_services
 from chat.actors import Actor
-from chat.models import STAFF_TAGS, TOPICS, Conversation, Message
+from chat.models import (
+    BLOCK_DURATIONS,
+    BLOCK_REASONS,
+    STAFF_TAGS,
+    TOPICS,
+    Conversation,
+    Message,
+)
 from dropin import services as queue
 from dropin.services import pool_ensure, site_ensure
 from tests.conftest import ORIGIN, PASSWORD, put_on_duty, session_cookie
@@ -90,6 +97,7 @@ def many_frames(settings):
     """The per-socket rate limit is not under test here (`rate_limited` would hide the rest)."""
     settings.YOUTHHUB_FRAMES_PER_SECOND = 100_000
     settings.YOUTHHUB_FRAME_BURST = 100_000
+    settings.YOUTHHUB_MESSAGES_PER_MINUTE = 100_000  # nor the per-identity message limit
 
 
 # -- driving an async socket from a synchronous Hypothesis test ----------------------------------
@@ -291,6 +299,13 @@ def _build_world() -> SimpleNamespace:
     w.transfer = queue.transfer_offer(
         user=w.sara, conversation_id=saras.id, target={"staff": w.ingrid.id}, note="Til deg"
     )
+    # A youth Ingrid blocked for an hour from a chat with her (`unblock` lifts it), and a chat
+    # of hers she may block from (`block`).
+    _, _, blocked_chat = _chat(w.ingrid)
+    w.block, _ = chat_services.youth_block(
+        user=w.ingrid, conversation_id=blocked_chat.id, duration="1h"
+    )
+    _, _, w.blockable = _chat(w.ingrid)
     w.ids = [
         str(x.id)
         for x in (
@@ -302,6 +317,8 @@ def _build_world() -> SimpleNamespace:
             w.waiting_ticket,
             w.ticket,
             w.transfer,
+            w.block,
+            w.blockable,
         )
     ]
     w.staff_ids = [w.ingrid.id, w.sara.id, w.bup.id]
@@ -448,7 +465,13 @@ def valid_values(w) -> dict[str, st.SearchStrategy]:
         "text_version": _mostly(st.sampled_from(w.text_versions), st.text(max_size=64)),
         "age_band": st.sampled_from(["under_16", "16_plus"]),
         "exceptions": st.lists(_mostly(sections, st.sampled_from(sorted(TOPICS))), max_size=3),
-        "reason": st.text(characters, max_size=100),
+        # A consent's reason (free text) or a block's (a key of the list).
+        "reason": st.one_of(
+            _mostly(st.sampled_from(sorted(BLOCK_REASONS)), st.text(max_size=16)),
+            st.text(characters, max_size=100),
+        ),
+        "duration": _mostly(st.sampled_from(sorted(BLOCK_DURATIONS)), st.text(max_size=8)),
+        "block_id": ids,
         "contact": st.text(characters, max_size=100),
     }
 

@@ -17,7 +17,9 @@ moment, or a run on another host at once, finds nothing left to do):
    conversation, no conversation whose content is still kept and no handover whose content
    is still in force, is deleted with everything that hangs on it (conversations, handovers,
    consents).
-5. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
+5. Blocks (chat.Block) that have ended are deleted. (A block also goes at once when staff
+   lift it, and with its identity.)
+6. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
 
 What stays: the statistics roll-ups (`stats.Count`, `stats.CapacitySample`: counts only, never
 touched here), the audit log (append-only; it names conversation ids, which then point at
@@ -37,7 +39,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat.models import Conversation, ConversationKey, Youth
+from chat.models import Block, Conversation, ConversationKey, Youth
 from chat.services import conversation_destroy_content
 from youthhub.audit.services import audit_record
 from youthhub.handover.models import HandoverKey
@@ -56,6 +58,7 @@ class PurgeReport:
     content_destroyed: int = 0  # conversations whose data key was destroyed now
     conversations_deleted: int = 0  # closed long ago: the rows themselves
     identities_deleted: int = 0
+    blocks_deleted: int = 0  # blocks that ended
     # Not retention, for the operator: sent handovers flagged overdue by handover_tick (audited
     # there), and conversations still open that started longer ago than the retention period
     # (staff should end them; their content is kept while they are open).
@@ -166,6 +169,12 @@ def delete_stale_identities(now: datetime) -> int:
     return deleted
 
 
+def delete_ended_blocks(now: datetime) -> int:
+    """Step 5: a block that has ended is kept no longer (the audit log has `block.add`)."""
+    _, per_model = Block.objects.filter(until__lte=now).delete()
+    return per_model.get(Block._meta.label, 0)
+
+
 def _purge(report: PurgeReport) -> None:
     now = report.now
     ticked = handover_tick(now=now)
@@ -175,6 +184,7 @@ def _purge(report: PurgeReport) -> None:
     report.content_destroyed = destroy_old_content(now)
     report.conversations_deleted = delete_old_conversations(now)
     report.identities_deleted = delete_stale_identities(now)
+    report.blocks_deleted = delete_ended_blocks(now)
     # Real time, not `now`: a run with a clock moved forward must not log staff out.
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     report.open_older_than_retention = Conversation.objects.filter(

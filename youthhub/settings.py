@@ -282,6 +282,10 @@ YOUTHHUB_FRAMES_PER_SECOND = envint("YOUTHHUB_FRAMES_PER_SECOND", 5)
 YOUTHHUB_FRAME_BURST = envint("YOUTHHUB_FRAME_BURST", 20)
 YOUTHHUB_SESSIONS_PER_MINUTE = envint("YOUTHHUB_SESSIONS_PER_MINUTE", 60)
 YOUTHHUB_RESUMES_PER_MINUTE = envint("YOUTHHUB_RESUMES_PER_MINUTE", 30)
+# New messages one anonymous identity may send a minute, over all its sockets (chat.services).
+YOUTHHUB_MESSAGES_PER_MINUTE = envint("YOUTHHUB_MESSAGES_PER_MINUTE", 30)
+if YOUTHHUB_MESSAGES_PER_MINUTE < 1:
+    raise ImproperlyConfigured("YOUTHHUB_MESSAGES_PER_MINUTE must be at least 1")
 
 # The queue (docs/queue.md)
 YOUTHHUB_DEFAULT_POOL = env("YOUTHHUB_DEFAULT_POOL") or ""  # slug; "" = the first pool

@@ -14,6 +14,7 @@ LABELS = {
     "content_destroyed": "conversations whose content was destroyed",
     "conversations_deleted": "old closed conversations deleted",
     "identities_deleted": "stale anonymous identities deleted",
+    "blocks_deleted": "blocks that ended, deleted",
     "handovers_overdue": "sent handovers newly flagged overdue (senders told)",
     "open_older_than_retention": "open conversations older than the retention period (kept)",
 }
@@ -33,8 +34,8 @@ class Command(BaseCommand):
     help = (
         "Destroy conversation content YOUTHHUB_RETENTION_DAYS after a conversation closed, "
         "delete stale anonymous identities and old closed conversations "
-        "(YOUTHHUB_IDENTITY_DAYS), expire handovers whose consent ended. Statistics and the "
-        "audit log stay."
+        "(YOUTHHUB_IDENTITY_DAYS), expire handovers whose consent ended, delete blocks that "
+        "ended. Statistics and the audit log stay."
     )
 
     def add_arguments(self, parser):

@@ -29,6 +29,7 @@ const TOOLS = {
   ".end": ".end-panel",
   ".show-earlier": ".earlier-panel",
   ".show-handover": ".handover-panel",
+  ".show-block": ".block-panel",
 };
 
 export class StaffWork {
@@ -39,6 +40,7 @@ export class StaffWork {
     this.canned = [];
     this.tags = {};
     this.transfers = new Map(); // id -> card (pending, concerning me)
+    this.blocks = new Map(); // id -> block card (in force, that I may lift)
     this.shift = [];
     this.seenQueue = null; // ids already in the queue (null until the first snapshot)
     this.previewing = null;
@@ -99,6 +101,8 @@ export class StaffWork {
     $("my-capacity").value = frame.capacity;
     this.transfers = new Map((frame.transfers || []).map((t) => [t.id, t]));
     this.renderTransfers();
+    this.blocks = new Map((frame.blocks || []).map((b) => [b.id, b]));
+    this.renderBlocks();
     this.seenQueue = new Set((frame.queue || []).map((e) => e.conversation_id));
     for (const c of this.conversations.values()) this.fillCanned(c);
     this.connection.send({ type: "shift" });
@@ -166,6 +170,9 @@ export class StaffWork {
       case "crisis.alert":
         this.notify(this.s.notify_crisis, true);
         return false;
+      case "block.update":
+        this.blockChanged(frame.block);
+        return true;
       default:
         return false;
     }
@@ -241,6 +248,57 @@ export class StaffWork {
     if (!dialog.open) dialog.showModal();
   }
 
+  // -- blocks ----------------------------------------------------------------------------------
+
+  when(iso) {
+    return new Date(iso).toLocaleString(this.lang, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  }
+
+  blockChanged(card) {
+    if (card.active) this.blocks.set(card.id, card);
+    else this.blocks.delete(card.id);
+    const c = card.conversation_id && this.conversations.get(card.conversation_id);
+    if (c) {
+      if (!card.active) c.transferNotice = this.fill(this.s.block_lifted, { alias: card.alias });
+      this.renderPane(c);
+    }
+    this.renderBlocks();
+  }
+
+  blockOf(conversationId) {
+    const now = Date.now();
+    for (const b of this.blocks.values()) if (b.conversation_id === conversationId && new Date(b.until) > now) return b;
+    return null;
+  }
+
+  lift(card) {
+    this.connection.send({ type: "unblock", block_id: card.id });
+  }
+
+  // Blocks in force this person may lift (their own; a supervisor's: all).
+  renderBlocks() {
+    const now = Date.now();
+    const blocks = [...this.blocks.values()].filter((b) => new Date(b.until) > now);
+    $("blocks-panel").hidden = blocks.length === 0;
+    $("blocks").replaceChildren(
+      ...blocks.map((b) => {
+        const parts = [this.fill(this.s.block_item, { alias: b.alias, when: this.when(b.until) })];
+        if (b.reason) parts.push(this.s.block_reasons[b.reason] || b.reason);
+        if (b.by && b.by.id !== this.me.id) parts.push(this.fill(this.s.block_by, { name: b.by.display_name }));
+        const lift = el("button", { type: "button", className: "lift", textContent: this.s.lift });
+        lift.addEventListener("click", () => this.lift(b));
+        return el("li", { dataset: { blockId: b.id } }, el("span", { textContent: parts.join(" · ") }), lift);
+      }),
+    );
+  }
+
+  resetBlockPanel(c) {
+    const q = (selector) => c.pane.querySelector(selector);
+    q(".block-confirm").hidden = true;
+    q(".block-yes").hidden = true;
+    q(".block-go").hidden = false;
+  }
+
   // -- one conversation's pane -----------------------------------------------------------------
 
   decorate(c) {
@@ -270,6 +328,10 @@ export class StaffWork {
     });
     q(".show-earlier").addEventListener("click", () => toggle(".earlier-panel"));
     q(".show-handover").addEventListener("click", () => toggle(".handover-panel"));
+    q(".show-block").addEventListener("click", () => {
+      this.resetBlockPanel(c);
+      toggle(".block-panel");
+    });
     this.handover.decorate(c);
     q(".end").addEventListener("click", () => toggle(".end-panel"));
     for (const [button, panel] of Object.entries(TOOLS)) {
@@ -328,6 +390,36 @@ export class StaffWork {
     });
     // Radio groups need a name unique to this pane.
     for (const radio of pane.querySelectorAll(".end-panel input[type=radio]")) radio.name = `triage-${id}`;
+    for (const radio of pane.querySelectorAll(".block-panel input[type=radio]")) radio.name = `duration-${id}`;
+
+    // Block the youth for a while: choose, then confirm in a second step.
+    const duration = () => q(".block-panel input[type=radio]:checked")?.value;
+    q(".block-panel").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = duration();
+      if (!chosen) return;
+      q(".block-confirm").textContent = this.fill(this.s.block_confirm, {
+        alias: c.summary.alias, duration: this.s.block_durations[chosen] || chosen });
+      q(".block-confirm").hidden = false;
+      q(".block-go").hidden = true;
+      q(".block-yes").hidden = false;
+      q(".block-yes").focus();
+    });
+    q(".block-yes").addEventListener("click", () => {
+      const frame = { type: "block", conversation_id: id, duration: duration() };
+      const reason = q(".block-reason").value;
+      if (reason) frame.reason = reason;
+      this.connection.send(frame);
+      this.resetBlockPanel(c);
+      q(".block-panel").hidden = true;
+      this.syncExpanded(c);
+      c.focusBlock = true; // the keyboard goes to "Lift the block" once the block is in place
+    });
+    q(".block-panel .cancel").addEventListener("click", () => this.resetBlockPanel(c));
+    q(".block-status .lift").addEventListener("click", () => {
+      const block = this.blockOf(id);
+      if (block) this.lift(block);
+    });
 
     // Canned replies: inserted into the message box, editable before sending.
     q(".canned").addEventListener("change", () => {
@@ -427,6 +519,17 @@ export class StaffWork {
     q(".transfer-notice").textContent = c.transferNotice || "";
     if (!active) {
       for (const panel of c.pane.querySelectorAll(".notes-panel, .transfer-panel, .end-panel, .handover-panel")) panel.hidden = true;
+    }
+    // Block: from an active chat, or one that ended (the server allows a day after the end).
+    const block = this.blockOf(c.summary.id);
+    const blockable = !block && !c.transferredTo && ["active", "ended"].includes(c.summary.state);
+    q(".show-block").hidden = !blockable;
+    if (!blockable) q(".block-panel").hidden = true;
+    q(".block-status").hidden = !block;
+    if (block) {
+      q(".block-status-text").textContent = this.fill(this.s.blocked_until, { alias: c.summary.alias, when: this.when(block.until) });
+      if (c.focusBlock) q(".block-status .lift").focus();
+      c.focusBlock = false;
     }
     this.syncExpanded(c);
   }

@@ -13,7 +13,7 @@ const site = $("app").dataset.site || null;
 const TITLE = document.title;
 const LANG = document.documentElement.lang || undefined;
 
-const state = { conversationId: null, conversationState: null, staffName: "", pending: null, changing: false };
+const state = { conversationId: null, conversationState: null, staffName: "", pending: null, changing: false, blocked: null };
 const view = new ChatView({ list: $("messages"), typing: $("typing"), me: "youth", strings });
 
 async function post(path, body, token) {
@@ -138,11 +138,13 @@ function showStatus(status) {
   if (status === "unauthorized") {
     localStorage.removeItem(TOKEN);
     connection = null;
-    showStart();
+    if (state.blocked) clearBlocked(); // that identity is gone: a new one starts afresh
+    else showStart();
   }
 }
 
 function showStart(changing = false) {
+  if (state.blocked) return;
   state.changing = changing;
   $("start").hidden = false;
   $("chat").hidden = true;
@@ -151,8 +153,43 @@ function showStart(changing = false) {
 }
 
 function showChat() {
+  if (state.blocked) return;
   $("start").hidden = true;
   $("chat").hidden = false;
+}
+
+// Staff have paused the chat for this identity for a while (`blocked`): a calm screen with the
+// numbers to call and when it ends; no composer, no way to start a chat until then.
+let blockTimer = null;
+
+function showBlocked(info) {
+  const first = !state.blocked;
+  state.blocked = info || {};
+  state.pending = null;
+  $("start").hidden = true;
+  $("chat").hidden = true;
+  $("blocked").hidden = false;
+  const until = info && info.until ? new Date(info.until) : null;
+  $("blocked-until").hidden = !until;
+  if (until) {
+    const when = until.toLocaleString(LANG, { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" });
+    $("blocked-until").textContent = strings.blocked_until.replace("{when}", when);
+    clearTimeout(blockTimer);
+    // At most a week away: well within setTimeout's range.
+    blockTimer = setTimeout(clearBlocked, Math.max(0, until - Date.now()) + 1000);
+  }
+  if (first) $("blocked").focus();
+}
+
+function clearBlocked() {
+  clearTimeout(blockTimer);
+  if (!state.blocked) return;
+  state.blocked = null;
+  $("blocked").hidden = true;
+  view.reset();
+  state.conversationId = null;
+  state.summary = null;
+  showStart();
 }
 
 function setConversation(summary) {
@@ -293,6 +330,11 @@ function onFrame(frame) {
       consent.set(frame.handovers || []);
       state.previous = frame.previous_staff || [];
       renderPrevious();
+      if (frame.blocked) {
+        showBlocked(frame.blocked);
+        break;
+      }
+      clearBlocked();
       if (frame.conversation) setConversation(frame.conversation);
       else if (state.conversationId && ["queued", "active"].includes(state.conversationState)) {
         state.conversationState = "ended";
@@ -352,7 +394,13 @@ function onFrame(frame) {
       $("feedback-thanks").hidden = false;
       break;
     case "crisis_info":
-      $("crisis-sent").hidden = false;
+      if (!state.blocked) $("crisis-sent").hidden = false;
+      break;
+    case "blocked":
+      showBlocked(frame);
+      break;
+    case "unblocked":
+      clearBlocked();
       break;
     case "error":
       if (frame.client_id) {
@@ -362,6 +410,10 @@ function onFrame(frame) {
       if (frame.code === "no_conversation" || frame.code === "closed" && state.conversationId) {
         state.conversationState = "ended";
         renderState();
+      }
+      if (frame.code === "blocked") {
+        showBlocked(state.blocked);
+        break;
       }
       if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
       else if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
@@ -428,7 +480,7 @@ $("not-safe").addEventListener("click", () => {
   // The numbers first, at once, whatever the network does.
   $("crisis").scrollIntoView({ block: "start" });
   $("crisis").focus();
-  send({ type: "crisis" });
+  if (!state.blocked) send({ type: "crisis" }); // blocked: no chat now, the numbers are all
 });
 
 const typing = typingNotifier((active) => connection && connection.send({ type: "typing", active }));
