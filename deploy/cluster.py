@@ -227,12 +227,16 @@ def worker_env(layout: Layout, config: dict) -> dict:
             "REDIS_URL": f"redis://{HOST}:{config['redis_port']}/0",
             "SECRET_KEY_FILE": str(layout.secrets / "secret_key"),
             "YOUTHHUB_DATA_KEYS_FILE": str(layout.secrets / "data_keys"),
+            # Scrape a worker: Authorization: Bearer $(cat DIR/secrets/metrics_token).
+            "YOUTHHUB_METRICS_TOKEN_FILE": str(layout.secrets / "metrics_token"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "false",
             "YOUTHHUB_HTTPS": "false",  # plain http on loopback; set it behind TLS
             "YOUTHHUB_SERVE_STATIC": "false",  # nginx serves /static/
             "YOUTHHUB_STATIC_ROOT": str(layout.static),
             "YOUTHHUB_DATA_DIR": str(layout.data),
+            # Every worker's counters in one directory, emptied by `up` (youthhub/metrics.py).
+            "PROMETHEUS_MULTIPROC_DIR": str(layout.dir / "metrics"),
         }
     )
     env.update(config.get("env", {}))
@@ -387,9 +391,13 @@ def need_binary(name: str, package: str, install: bool) -> str:
 
 
 def ensure_secrets(layout: Layout) -> None:
-    """SECRET_KEY and YOUTHHUB_DATA_KEYS, generated once per DIR (mode 0600)."""
+    """SECRET_KEY, YOUTHHUB_DATA_KEYS and the metrics token, generated once per DIR (0600)."""
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    for name, value in (("secret_key", secrets.token_urlsafe(50)), ("data_keys", f"k1:{key}")):
+    for name, value in (
+        ("secret_key", secrets.token_urlsafe(50)),
+        ("data_keys", f"k1:{key}"),
+        ("metrics_token", secrets.token_urlsafe(24)),
+    ):
         path = layout.secrets / name
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -734,6 +742,7 @@ def status_of(layout: Layout) -> dict:
         "errorlog": part("errorlog"),
         "stop_with": config.get("stop_with"),
         "database_url": config["database_url"],
+        "metrics_token_file": str(layout.secrets / "metrics_token"),
         "static_root": str(layout.static),
         "logs": str(layout.logs),
         "env": config.get("env", {}),
@@ -839,6 +848,8 @@ def cmd_up(layout: Layout, args) -> int:
             finish(layout, migrate, "migrate")
             step("migrate, collectstatic")
             start_errorlog(layout)
+            shutil.rmtree(layout.dir / "metrics", ignore_errors=True)
+            (layout.dir / "metrics").mkdir()
             procs = {i: start_worker(layout, config, i) for i in range(1, config["workers"] + 1)}
             for index, proc in procs.items():
                 wait_worker(layout, config, index, proc)

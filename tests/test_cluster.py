@@ -6,6 +6,9 @@ was sent meanwhile, and logs that hold no address and no user agent."""
 
 import importlib.util
 import re
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -321,3 +324,44 @@ def test_no_log_of_the_cluster_holds_an_address_or_a_user_agent(cluster):
     for name, text in logs.items():
         assert addresses(text) == [], name
         assert "youthhubclusteragent" not in text.lower(), name  # USER_AGENT, of every client
+
+
+def _scrape(url: str, token: str) -> dict[tuple, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.mark.services
+@pytest.mark.timeout(60)
+def test_each_worker_reports_the_sum_of_all_and_nginx_hides_metrics(cluster):
+    status = cluster.status()
+    token = Path(status["metrics_token_file"]).read_text().strip()
+    before = cluster.ws_connects()
+    sockets = [cluster.connect("/ws/youth/") for _ in range(4)]
+    try:
+        for ws in sockets:
+            send(ws, {"type": "ping"})
+            assert receive_until(ws, "error")["code"] == "hello_required"
+        spread = {i: n - before[i] for i, n in cluster.ws_connects().items()}
+        assert all(n < 4 for n in spread.values()), spread  # no worker holds them all ...
+        open_youth = ("youthhub_websocket_connections", (("kind", "youth"),))
+        for worker in status["workers"]:  # ... yet each reports all of them (multiprocess)
+            assert _scrape(worker["url"] + "/metrics", token)[open_youth] >= 4
+        # Not through nginx, token or not.
+        request = urllib.request.Request(
+            cluster.url + "/metrics", headers={"Authorization": f"Bearer {token}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 404
+    finally:
+        for ws in sockets:
+            ws.close()

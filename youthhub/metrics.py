@@ -2,7 +2,8 @@
 
 Exposed at /metrics (youthhub/urls.py) only to a scraper that sends
 `Authorization: Bearer $YOUTHHUB_METRICS_TOKEN`; without that setting the URL is a 404, and
-deploy/nginx/youthhub.conf refuses /metrics from anywhere but the host itself as well.
+deploy/nginx/youthhub.conf answers 404 for /metrics as well: the scraper talks to the
+workers directly.
 
 What is counted (names and labels are the contract; docs/operations.md lists them):
 - `youthhub_websocket_connections{kind}`: open sockets by kind (youth, staff, partner).
