@@ -28,7 +28,7 @@ from youthhub.handover.events import partner_service_group
 from youthhub.ratelimit import TokenBucket
 from youthhub.staff import selectors as staff_selectors
 
-from . import events, protocol, selectors, services
+from . import events, layerwatch, protocol, selectors, services
 from .actors import Actor
 from .errors import ServiceError
 from .models import STAFF_TAGS
@@ -36,6 +36,9 @@ from .models import STAFF_TAGS
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+# "Reconnect now and say hello with what you have seen": the channel layer lost events
+# (chat.layerwatch), a group could not be joined, or the hello failed on our side.
+CLOSE_RECONNECT = layerwatch.CLOSE_RECONNECT
 # Sent again on every queue change (and as a direct reply plus a group event): a socket
 # passes one on only if it differs from the last of its kind for that conversation.
 REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended")
@@ -76,6 +79,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         ticker.ensure_started()
         await self.accept()
         metrics.socket_opened(self.kind)
+        layerwatch.register(self)
 
     def chosen_language(self) -> str:
         """The language the page was shown in (the switcher's cookie), else the default:
@@ -86,9 +90,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return settings.LANGUAGE_CODE
 
     async def disconnect(self, code):
+        layerwatch.unregister(self)
         metrics.socket_closed(self.kind)
         for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:  # Redis away: it forgets the subscription by itself
+                logger.warning("could not leave a group on disconnect: %s", type(exc).__name__)
         self.joined.clear()
 
     # -- inbound -------------------------------------------------------------------------------
@@ -126,6 +134,14 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("unhandled error in %s consumer", self.kind)
             await self.send_error("internal", _("Something went wrong on our side. Try again."))
+            if frame is not None and frame.type == "hello":
+                # No welcome will come: without this the page would wait on an open socket.
+                await self.close(code=CLOSE_RECONNECT)
+
+    async def reconnect(self):
+        """chat.layerwatch: the channel layer may have lost frames for this socket, and works
+        again. The client reconnects at once and catches up from the database."""
+        await self.close(code=CLOSE_RECONNECT)
 
     async def on_ping(self, frame):
         await self.send_frame({"type": "pong"})
@@ -234,7 +250,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
 
     async def join(self, group: str):
         if group not in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                # Open but outside the group, the socket would hear nothing more from it: the
+                # client reconnects and joins afresh (the error goes on to `handle`).
+                await self.close(code=CLOSE_RECONNECT)
+                raise
             self.joined.add(group)
 
     async def follow(self, conversation_id: str, after_seq: int):

@@ -3,7 +3,9 @@
 The channel layer is a doorbell, not a record: it is at-most-once, and Redis may be down.
 Every frame published here describes a row already committed to the database, so a client
 that misses one gets it back from the database (`hello.last_seq` / `sync`), and a failed
-publish is logged (without content) and never undoes the write.
+publish is logged (without content) and never undoes the write. A failed publish also tells
+chat.layerwatch, which has every socket reconnect and catch up once the layer works again
+(nothing else would bring the lost frame to a page if the chat goes quiet).
 """
 
 import logging
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from . import layerwatch
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +67,6 @@ def _send(group: str, frame: dict) -> None:
     except Exception as exc:
         # Content never goes to the log: only the group and the frame type.
         logger.error("publish to %s failed (%s): %s", group, frame.get("type"), type(exc).__name__)
+        # The frame is lost for everyone listening: once the layer works again, the sockets
+        # reconnect and catch up from the database (chat.layerwatch).
+        layerwatch.publish_failed()

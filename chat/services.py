@@ -524,11 +524,13 @@ def conversation_destroy_content(*, conversation: Conversation, now=None) -> boo
 def _check_youth_message_rate(youth: Youth) -> None:
     """At most YOUTHHUB_MESSAGES_PER_MINUTE new messages a minute per anonymous identity, over
     all its sockets, tabs and workers (a counter in the cache: Redis in production). Keyed by
-    the identity's random id, never by anything about the device."""
+    the identity's random id, never by anything about the device. While the cache cannot be
+    reached (Redis restarting) messages are allowed: a flood limit must not stop a chat."""
     if not ratelimit.allow(
         f"youth-messages:{youth.id}",
         limit=settings.YOUTHHUB_MESSAGES_PER_MINUTE,
         window_seconds=60,
+        fail_open=True,
     ):
         raise ServiceError(
             "rate_limited",

@@ -179,7 +179,10 @@ def waiting_since_by_pool() -> dict[int, list[datetime]]:
 def recent_handle_seconds() -> float:
     """Mean duration of recent chats (cached for a minute: it moves slowly)."""
     key = "yh:handle-seconds"
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except Exception:  # Redis restarting: compute it (the queue must not stop)
+        cached = None
     if cached is not None:
         return cached
     since = timezone.now() - timedelta(days=14)
@@ -194,7 +197,10 @@ def recent_handle_seconds() -> float:
         [(ended - assigned).total_seconds() for assigned, ended in rows],
         default=settings.YOUTHHUB_DEFAULT_HANDLE_MINUTES * 60,
     )
-    cache.set(key, value, 60)
+    try:
+        cache.set(key, value, 60)
+    except Exception:
+        pass
     return value
 
 

@@ -41,3 +41,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Time-driven queue changes are driven by the tests (`queue_tick(now=...)`), not a timer;
 # the browser tests' server turns the timer on through the environment.
 YOUTHHUB_QUEUE_TICK_SECONDS = int(os.environ.get("YOUTHHUB_QUEUE_TICK_SECONDS", "0"))
+
+# The channel-layer heartbeat (chat/layerwatch.py) would start a task in every test's event
+# loop; tests/test_layerwatch.py drives it directly, and the cluster's workers run it.
+YOUTHHUB_LAYER_HEARTBEAT_MS = int(os.environ.get("YOUTHHUB_LAYER_HEARTBEAT_MS", "0"))

@@ -17,6 +17,9 @@ What is counted (names and labels are the contract; docs/operations.md lists the
   and `youthhub_staff_on_duty{pool}`: read from the database at scrape time, so every worker
   reports the same truth. `site` is empty for chat requests (they wait in the pool's queue)
   and names the arena for drop-in tickets.
+- `youthhub_layer_recoveries_total{layer}` and `youthhub_layer_reconnected_sockets_total{layer}`:
+  the channel layer (Redis) lost events and works again; the worker's sockets were told to
+  reconnect and catch up (chat/layerwatch.py). `layer`: pubsub, core (or memory).
 
 No label ever holds a conversation id, a token, an alias or any text; counts only.
 
@@ -67,6 +70,19 @@ DELIVERY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
+# Labelled (by the layer in use) so nothing is created before the first event: an unlabelled
+# multiprocess counter opens its file at import, before the metrics directory exists.
+LAYER_RECOVERIES = Counter(
+    "youthhub_layer_recoveries",
+    "Times a worker's channel layer came back after trouble (its sockets reconnect).",
+    ["layer"],
+)
+LAYER_RECONNECTS = Counter(
+    "youthhub_layer_reconnected_sockets",
+    "Sockets closed with 4012 (reconnect and catch up) after channel-layer trouble.",
+    ["layer"],
+)
+
 
 def socket_opened(kind: str) -> None:
     CONNECTIONS.labels(kind).inc()
@@ -82,6 +98,12 @@ def frame_accepted(kind: str, frame_type: str) -> None:
 
 def error_sent(kind: str, code: str) -> None:
     ERRORS.labels(kind, code).inc()
+
+
+def layer_recovered(sockets: int) -> None:
+    layer = settings.CHANNEL_LAYER_KIND if settings.REDIS_URL else "memory"
+    LAYER_RECOVERIES.labels(layer).inc()
+    LAYER_RECONNECTS.labels(layer).inc(sockets)
 
 
 def message_delivered(to: str, sent_at: str) -> None:

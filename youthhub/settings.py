@@ -177,7 +177,14 @@ CHANNEL_LAYER_KIND = env("YOUTHHUB_CHANNEL_LAYER") or "pubsub"
 if CHANNEL_LAYER_KIND not in ("pubsub", "core"):
     raise ImproperlyConfigured("YOUTHHUB_CHANNEL_LAYER must be 'pubsub' or 'core'")
 if REDIS_URL:
-    _layer_config: dict = {"hosts": [REDIS_URL], "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh"}
+    # Recent redis-py (8.1 here) caps a connection pool at 100 connections by default and
+    # raises MaxConnectionsError past that; RedisChannelLayer takes one per concurrent
+    # operation, so a burst of sockets connecting at once failed their handshakes
+    # (docs/benchmarks.md). RedisPubSubChannelLayer uses one connection at a time.
+    _layer_config: dict = {
+        "hosts": [{"address": REDIS_URL, "max_connections": 2000}],
+        "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh",
+    }
     if envbool("YOUTHHUB_LAYER_ENCRYPTION", True):
         # channels_redis derives a Fernet key (SHA-256) from each entry and encrypts every
         # payload it puts in Redis (pub/sub messages included); the first entry encrypts, all
@@ -278,6 +285,9 @@ SERVE_STATIC = envbool("YOUTHHUB_SERVE_STATIC", EMBEDDED)
 YOUTHHUB_MAX_MESSAGE_CHARS = 2000
 YOUTHHUB_MAX_FRAME_CHARS = 32 * 1024
 YOUTHHUB_REPLAY_LIMIT = envint("YOUTHHUB_REPLAY_LIMIT", 200)
+# Each worker's heartbeat through the channel layer (chat/layerwatch.py): after Redis trouble
+# its sockets reconnect and catch up. 0 turns it off (the in-memory layer loses nothing).
+YOUTHHUB_LAYER_HEARTBEAT_MS = envint("YOUTHHUB_LAYER_HEARTBEAT_MS", 250 if REDIS_URL else 0)
 YOUTHHUB_FRAMES_PER_SECOND = envint("YOUTHHUB_FRAMES_PER_SECOND", 5)
 YOUTHHUB_FRAME_BURST = envint("YOUTHHUB_FRAME_BURST", 20)
 YOUTHHUB_SESSIONS_PER_MINUTE = envint("YOUTHHUB_SESSIONS_PER_MINUTE", 60)
