@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-services test-embedded install install-test lint messages clean
+.PHONY: run test test-services test-embedded install install-test lint messages clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test-services: install-test
 
 test-embedded: install-test
 	YOUTHHUB_TEST_BACKEND=embedded $(PY) -m pytest -m "not services and not browser"
+
+# Load benchmark (not part of `make test`; ~15 minutes): youthhub with 1 and 2 workers
+# (deploy/cluster) against a bare Channels relay on the same Redis, both channel layers.
+# Results: var/bench/latest.json and a Markdown table; docs/benchmarks.md. BENCH_ARGS passes
+# options, e.g. make bench BENCH_ARGS="--workers 1 --steps 25,50".
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(VENV)/.installed $@
+
+bench: $(VENV)/.installed-bench
+	$(PY) -m deploy.bench $(BENCH_ARGS)
 
 # Translations: collect every msgid (English) into frontend/locale/{nb,en}/LC_MESSAGES/django.po,
 # then compile the .mo files (committed, so a checkout works without gettext). Needs GNU gettext

@@ -177,12 +177,16 @@ CHANNEL_LAYER_KIND = env("YOUTHHUB_CHANNEL_LAYER") or "pubsub"
 if CHANNEL_LAYER_KIND not in ("pubsub", "core"):
     raise ImproperlyConfigured("YOUTHHUB_CHANNEL_LAYER must be 'pubsub' or 'core'")
 if REDIS_URL:
-    # Recent redis-py (8.1 here) caps a connection pool at 100 connections by default and
-    # raises MaxConnectionsError past that; RedisChannelLayer takes one per concurrent
-    # operation, so a burst of sockets connecting at once failed their handshakes
-    # (docs/benchmarks.md). RedisPubSubChannelLayer uses one connection at a time.
+    # pubsub (the default, chosen by measurement: docs/benchmarks.md) needs nothing more.
+    # RedisChannelLayer does, with redis-py 8: its pool allows 100 connections and the core
+    # layer takes one per concurrent operation (a burst of sockets connecting failed with
+    # MaxConnectionsError), and its 5 s socket timeout ends the core layer's 5 s BZPOPMIN
+    # receive on a quiet channel with a TimeoutError that closes the socket (1011).
+    _layer_host: str | dict = REDIS_URL
+    if CHANNEL_LAYER_KIND == "core":
+        _layer_host = {"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 15}
     _layer_config: dict = {
-        "hosts": [{"address": REDIS_URL, "max_connections": 2000}],
+        "hosts": [_layer_host],
         "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh",
     }
     if envbool("YOUTHHUB_LAYER_ENCRYPTION", True):
