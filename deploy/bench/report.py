@@ -106,7 +106,9 @@ def profile_tables(runs: list[dict]) -> str:
         out.append("| where the time goes | % |\n|---|---|")
         out.extend(f"| {row['function']} | {row['percent']} |" for row in profile["buckets"])
         out.append("\n| youthhub functions and DB connects (total time) | % |\n|---|---|")
-        out.extend(f"| `{row['function']}` | {row['percent']} |" for row in profile["ours"][:12])
+        out.extend(
+            f"| `{row['function']}` | {row['percent']} |" for row in profile.get("ours", [])[:12]
+        )
         out.append("\n| top functions (own time) | % |\n|---|---|")
         out.extend(f"| `{row['function']}` | {row['percent']} |" for row in profile["own"][:10])
     return "\n".join(out) + "\n"
