@@ -45,7 +45,7 @@ from chat.actors import Actor
 from chat.models import Conversation, Feedback, Message, Note, Transfer
 from dropin import services as queue
 from dropin.services import pool_ensure, site_ensure
-from tests.conftest import PASSWORD, connect, put_on_duty, session_cookie
+from tests.conftest import PASSWORD, connect, db_snapshot, put_on_duty, session_cookie
 from youthhub.audit.models import AuditEvent
 from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
@@ -1008,29 +1008,6 @@ def victim_snapshot(w) -> dict:
         "audit": rows(AuditEvent.objects.filter(conversation_id__in=ids)),
         "consultation": rows(Consultation.objects.filter(id=w.consultation.id)),
     }
-
-
-# Fields that change by merely being there (presence, last seen, a login's activity).
-VOLATILE_FIELDS = {"seen_at", "last_seen_at", "session_data", "expire_date"}
-# Written by the queue ticker once a minute whatever the frames do (the first tick in a
-# new minute samples capacity), so a refused frame that straddles a minute would look like
-# a write. Nothing a frame does can write it.
-CLOCK_DRIVEN = {"stats.CapacitySample"}
-
-
-def db_snapshot() -> dict[str, list[str]]:
-    """Every row of every table (less VOLATILE_FIELDS): 'nothing was written' is equality."""
-    from django.apps import apps
-
-    snapshot = {}
-    for model in apps.get_models():
-        if model._meta.app_label == "sessions" or model._meta.label in CLOCK_DRIVEN:
-            continue
-        snapshot[model._meta.label] = sorted(
-            repr(sorted((k, v) for k, v in row.items() if k not in VOLATILE_FIELDS))
-            for row in model.objects.values()
-        )
-    return snapshot
 
 
 def changed_tables(before: dict, after: dict) -> list[str]:

@@ -5,56 +5,25 @@ fields is what is checked. The real run and its numbers: docs/benchmarks.md."""
 
 import json
 import os
-import secrets
 import shutil
-import socket
 import urllib.parse
 
 import pytest
 from django.conf import settings
 
+from tests.cluster import _SBIN, _require, free_port_range
+from tests.cluster import _drop_database as _drop
+
 pytestmark = pytest.mark.services
-
-_SBIN = ":/usr/local/sbin:/usr/sbin:/sbin"
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports(count: int) -> int:
-    for _ in range(200):
-        base = 20000 + secrets.randbelow(20000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free ports")
 
 
 def _need(binary: str) -> None:
-    if shutil.which(binary, path=os.environ.get("PATH", "") + _SBIN):
-        return
-    if os.environ.get("YOUTHHUB_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{binary} is not installed; deploy/cluster needs it")
-    pytest.skip(f"{binary} is not installed; deploy/cluster needs it")
+    path = os.environ.get("PATH", "") + _SBIN
+    _require(binary, shutil.which(binary, path=path) is not None)
 
 
 def _drop_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urllib.parse.urlsplit(url)
-    maintenance = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parts.path.lstrip("/"))
-            )
-        )
+    _drop(url, urllib.parse.urlsplit(url).path.lstrip("/"))
 
 
 def test_both_channel_layers_take_the_encrypted_config():
@@ -81,8 +50,8 @@ def test_bench_runs_youthhub_and_the_relay_at_a_tiny_load(tmp_path):
 
     server = os.environ["DATABASE_URL"]
     database_url = urllib.parse.urlsplit(server)._replace(path=f"/yhbench_{os.getpid()}").geturl()
-    workers = _free_ports(1)
-    relay = _free_ports(1)
+    workers = free_port_range(1)
+    relay = free_port_range(1)
     opts = parse(
         [
             "--workers=1",
@@ -100,9 +69,9 @@ def test_bench_runs_youthhub_and_the_relay_at_a_tiny_load(tmp_path):
             "--no-profile",
             f"--dir={tmp_path / 'cluster'}",
             f"--out-dir={tmp_path / 'out'}",
-            f"--port={_free_ports(1)}",
+            f"--port={free_port_range(1)}",
             f"--worker-port={workers}",
-            f"--redis-port={_free_ports(1)}",
+            f"--redis-port={free_port_range(1)}",
             f"--relay-port={relay}",
             f"--database-url={database_url}",
             "--time-limit=150",

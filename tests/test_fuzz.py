@@ -48,7 +48,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.apps import apps
 from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
@@ -68,7 +67,7 @@ from chat.models import (
 )
 from dropin import services as queue
 from dropin.services import pool_ensure, site_ensure
-from tests.conftest import ORIGIN, PASSWORD, put_on_duty, session_cookie
+from tests.conftest import ORIGIN, PASSWORD, db_snapshot, put_on_duty, session_cookie
 from youthhub.asgi import application
 from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
@@ -708,25 +707,6 @@ def known_bug(kind: str, payload, socket: str) -> str | None:
 
 
 # -- the properties -----------------------------------------------------------------------------
-
-VOLATILE_FIELDS = {"seen_at", "last_seen_at"}
-# Written by the queue ticker once a minute whatever the frames do (the first tick in a
-# new minute samples capacity), so a refused frame that straddles a minute would look like
-# a write. Nothing a frame does can write it.
-CLOCK_DRIVEN = {"stats.CapacitySample"}
-
-
-def db_snapshot() -> dict[str, list[str]]:
-    """Every row of every table but sessions (presence fields left out)."""
-    snapshot = {}
-    for model in apps.get_models():
-        if model._meta.app_label == "sessions" or model._meta.label in CLOCK_DRIVEN:
-            continue
-        snapshot[model._meta.label] = sorted(
-            repr(sorted((k, v) for k, v in row.items() if k not in VOLATILE_FIELDS))
-            for row in model.objects.values()
-        )
-    return snapshot
 
 
 def _said(record: logging.LogRecord) -> str:

@@ -158,7 +158,10 @@ def _forget_the_dead() -> None:
     for name in os.listdir(MULTIPROCESS_DIR):
         if not name.startswith("gauge_live"):
             continue
-        pid = int(name.rsplit("_", 1)[1].split(".")[0])
+        try:
+            pid = int(name.rsplit("_", 1)[1].split(".")[0])
+        except ValueError:
+            continue  # not a file prometheus_client wrote
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
