@@ -99,3 +99,19 @@ class TicketCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "day"], name="one_counter_per_day")]
+
+
+class TimerHold(models.Model):
+    """While a hold's `until` (real time) is ahead, the workers' timers skip their ticks.
+
+    `simulate_traffic` writes weeks of the past through the real services; a live timer acting
+    on the real clock would end its called tickets as no-shows or offer switches between two of
+    its steps. The simulation holds the timers for its run (renewing the hold as it goes, so a
+    crashed run frees them within `until`) and ticks the simulated clock itself.
+    """
+
+    name = models.CharField(primary_key=True, max_length=40)
+    until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.until:%Y-%m-%d %H:%M:%S}"

@@ -22,10 +22,15 @@ from chat.models import Conversation
 from youthhub.staff.models import StaffProfile, Status
 
 from .hours import Schedule
-from .models import Pool, Site
+from .models import Pool, Site, TimerHold
 from .waits import Estimate, estimate_wait, mean_handle_seconds
 
 ON_DUTY_STATUSES = (Status.AVAILABLE, Status.BUSY)
+
+
+def timers_held(*, now: datetime) -> bool:
+    """Whether a hold (`services.timers_hold`) keeps the workers' timers still at `now`."""
+    return TimerHold.objects.filter(until__gt=now).exists()
 
 
 def presence_cutoff(now: datetime) -> datetime:

@@ -34,7 +34,7 @@ from youthhub.stats.services import capacity_sample, stats_record_closed
 
 from . import broadcast, selectors
 from .hours import OSLO, Schedule
-from .models import OpeningHours, Pool, Site, TicketCounter
+from .models import OpeningHours, Pool, Site, TicketCounter, TimerHold
 
 # ---------------------------------------------------------------------------------------------
 # Sites
@@ -509,6 +509,16 @@ def queue_tick(*, now=None) -> dict:
             broadcast.queue_changed()
     sampled = capacity_sample(now)  # once a minute, whichever worker ticks first
     return {"switch_offers": offered, "no_shows": no_shows, "capacity_samples": sampled}
+
+
+def timers_hold(*, name: str, until) -> None:
+    """Hold the workers' timers until `until` (real time; `dropin.ticker.tick` skips while any
+    hold is ahead). Holding again moves `until`."""
+    TimerHold.objects.update_or_create(name=name, defaults={"until": until})
+
+
+def timers_release(*, name: str) -> None:
+    TimerHold.objects.filter(name=name).delete()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -398,6 +398,31 @@ def test_staff_cards_take_only_known_interests_and_languages(make_staff):
     assert profile.youth_card()["interests"] == ["music"] and profile.room == "Rom 5"
 
 
+def test_held_timers_skip_their_ticks_until_the_hold_ends(team, make_youth, settings):
+    """A simulation replaying the past holds the live timers: nothing of its called tickets may
+    be ended as a no-show by a worker ticking on the real clock."""
+    from dropin import ticker
+
+    ingrid, _ = team
+    settings.YOUTHHUB_NOSHOW_SECONDS = 60
+    ticket = request(make_youth, site_slug="tonsberg")
+    services.queue_accept(user=ingrid, conversation_id=ticket.id, room="Rom 2")
+    Conversation.objects.filter(pk=ticket.pk).update(
+        assigned_at=timezone.now() - timedelta(minutes=5)
+    )
+    services.timers_hold(name="simulate_traffic", until=timezone.now() + timedelta(minutes=1))
+    assert ticker.tick() is False
+    ticket.refresh_from_db()
+    assert ticket.state == "active"
+    # A hold that ran out (a crashed run) no longer holds anything.
+    services.timers_hold(name="simulate_traffic", until=timezone.now() - timedelta(seconds=1))
+    assert ticker.tick() is True
+    ticket.refresh_from_db()
+    assert ticket.state == "no_show"
+    services.timers_release(name="simulate_traffic")
+    assert not selectors.timers_held(now=timezone.now() - timedelta(days=1))
+
+
 def test_the_arena_poster_qr_is_an_svg_document_an_img_can_show(arena, client):
     from xml.etree import ElementTree
 

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from chat.models import STAFF_TAGS, TOPICS, Conversation, Feedback, Youth
 from chat.services import youth_session_create
-from dropin.hours import OSLO
+from dropin.hours import OSLO, UTC
 from dropin.models import OpeningException, Pool, Site
+from dropin.selectors import timers_held
 from dropin.services import queue_request
 from youthhub.handover.models import ServiceKind
 from youthhub.staff.models import Role, StaffProfile
@@ -50,7 +51,15 @@ def week(django_db_setup, django_db_blocker):
             OpeningException.objects.get_or_create(site=site, date=day, opens=None, closes=None)
         staff_before = set(StaffProfile.objects.values_list("pk", "status", "seen_at"))
         now_before = timezone.now
-        summary = simulate(start=START, days=DAYS, seed=3, load=LOAD)
+        held = []  # whether the live timers were held, at each simulated day
+        summary = simulate(
+            start=START,
+            days=DAYS,
+            seed=3,
+            load=LOAD,
+            log=lambda _: held.append(timers_held(now=datetime.now(UTC))),
+        )
+        assert held and all(held) and not timers_held(now=datetime.now(UTC) - timedelta(days=1))
         assert timezone.now is now_before  # the clock is given back
         assert set(StaffProfile.objects.values_list("pk", "status", "seen_at")) == staff_before
         yield summary

@@ -17,6 +17,11 @@ Simulated time
     the capacity sample), every 15 minutes while only messages left after hours wait, and not
     at all when nothing is open. The patch is process-wide: run the simulation in its own
     process (the management command), never inside a serving worker.
+Live timers
+    The serving workers' timers run on the real clock: one would end a called ticket of the
+    simulated past as a no-show between two simulated steps. The run holds them
+    (`dropin.services.timers_hold`, renewed every 30 s, two minutes ahead, released at the end),
+    so a simulation may run beside a live server; a crashed run frees them within two minutes.
 Presence
     A staff member is "on" only with a dashboard seen within YOUTHHUB_STAFF_PRESENCE_SECONDS.
     The simulation plays the dashboards' pings: at a tick, `seen_at` of everyone on shift who
@@ -245,6 +250,31 @@ class SimulatedClock:
 
     def __exit__(self, *exc) -> None:
         dj_timezone.now, ratelimit.clock = self._saved
+
+
+class _HeldTimers:
+    """Hold the live workers' timers for the run (`dropin.services.timers_hold`): a timer on the
+    real clock would end the simulation's called tickets as no-shows, or offer switches, between
+    two of its steps. The hold runs HOLD ahead of the real clock, renewed every RENEW of the
+    run, so a crashed run frees the timers within HOLD."""
+
+    NAME = "simulate_traffic"
+    HOLD = timedelta(minutes=2)
+    RENEW = 30.0  # seconds of wall clock
+
+    def __enter__(self) -> _HeldTimers:
+        self._renewed = -math.inf
+        self.renew()
+        return self
+
+    def renew(self) -> None:
+        if wallclock.monotonic() - self._renewed >= self.RENEW:
+            # datetime.now, not timezone.now: the simulated clock patches the latter.
+            queue.timers_hold(name=self.NAME, until=datetime.now(UTC) + self.HOLD)
+            self._renewed = wallclock.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        queue.timers_release(name=self.NAME)
 
 
 class _QuietFanout:
@@ -544,21 +574,28 @@ class Simulation:
         end_of_run = local_moment(self.start + timedelta(days=self.days), time(0))
         # Follow-ups (chats running past midnight) may run on, but never into the real future.
         self.horizon = min(end_of_run + timedelta(hours=12), dj_timezone.now())
-        # Everyone on now (in real time) would count as on in the simulated past: set them
-        # offline for the run; the demo staff too. Restored exactly afterwards.
-        saved = list(
-            StaffProfile.objects.filter(
-                Q(status__in=(Status.AVAILABLE, Status.BUSY)) | Q(user_id__in=list(self.staff))
-            ).values_list("pk", "status", "seen_at")
-        )
-        StaffProfile.objects.filter(pk__in=[pk for pk, *_ in saved]).update(status=Status.OFFLINE)
-        try:
-            with _QuietFanout(self.fanout), _FastSqliteCommits(), SimulatedClock(first) as clock:
-                self.clock = clock
-                self._loop()
-        finally:
-            for pk, status, seen_at in saved:
-                StaffProfile.objects.filter(pk=pk).update(status=status, seen_at=seen_at)
+        with _HeldTimers() as self.held:
+            # Everyone on now (in real time) would count as on in the simulated past: set them
+            # offline for the run; the demo staff too. Restored exactly afterwards.
+            saved = list(
+                StaffProfile.objects.filter(
+                    Q(status__in=(Status.AVAILABLE, Status.BUSY)) | Q(user_id__in=list(self.staff))
+                ).values_list("pk", "status", "seen_at")
+            )
+            StaffProfile.objects.filter(pk__in=[pk for pk, *_ in saved]).update(
+                status=Status.OFFLINE
+            )
+            try:
+                with (
+                    _QuietFanout(self.fanout),
+                    _FastSqliteCommits(),
+                    SimulatedClock(first) as clock,
+                ):
+                    self.clock = clock
+                    self._loop()
+            finally:
+                for pk, status, seen_at in saved:
+                    StaffProfile.objects.filter(pk=pk).update(status=status, seen_at=seen_at)
         self.summary.still_open = sum(c.state in ("queued", "active") for c in self.convs.values())
         self.summary.elapsed_seconds = round(wallclock.monotonic() - started, 1)
         return self.summary
@@ -581,6 +618,7 @@ class Simulation:
                 elapsed = wallclock.monotonic() - self._started
                 self.log(f"{day}: {self.summary.contacts} contacts so far ({elapsed:.1f} s)")
             self.clock.set(moment)
+            self.held.renew()
             try:
                 with transaction.atomic():
                     getattr(self, f"_on_{kind}")(moment, *payload)
