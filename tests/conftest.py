@@ -5,6 +5,8 @@
 - a youth: anonymous, created through the real service (token + alias)
 """
 
+import time
+
 import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
@@ -12,8 +14,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.cache import cache
+from django.core.management.base import CommandError
 from django.db import connections
-from django.test import Client
+from django.test import Client, TransactionTestCase
 
 from chat import services
 from tests.browser import browser, daphne_server  # noqa: F401  (fixtures for test_browser*)
@@ -22,6 +25,29 @@ from youthhub.staff.services import staff_create_or_update
 
 PASSWORD = "correct-horse-battery-42"
 ORIGIN = (b"origin", b"http://localhost")
+
+
+def _flush_retrying_deadlocks(flush):
+    """A transactional test's teardown truncates every table while the browser tests' server
+    (its queue timer, a closing socket) may read two of them in one transaction: PostgreSQL
+    then breaks the deadlock by failing the TRUNCATE, and the next test would start on the
+    last one's rows. The flush is one transaction, so trying it again is safe."""
+
+    def teardown(self):
+        for attempt in range(5):
+            try:
+                return flush(self)
+            except CommandError as exc:
+                if "deadlock detected" not in str(exc.__cause__) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return teardown
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks(
+    TransactionTestCase._fixture_teardown
+)
 
 
 def pytest_collection_modifyitems(config, items):
