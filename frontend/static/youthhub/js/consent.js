@@ -93,7 +93,7 @@ export class ConsentView {
     const reasonId = `reason-${id}`;
     const reason = el("div", { hidden: true },
       el("label", { htmlFor: reasonId, textContent: this.s.reason }),
-      el("textarea", { id: reasonId, rows: 2, maxLength: 2000 }));
+      el("textarea", { id: reasonId, rows: 2, maxLength: 1000 }));
     const contactId = `contact-${id}`;
     const contact = el("div", { hidden: !ask.asks_contact },
       el("label", { htmlFor: contactId, textContent: this.s.contact }),
