@@ -20,7 +20,7 @@ from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
 from youthhub.handover.models import REQUIRED_SECTIONS, SUMMARY_SECTIONS
-from youthhub.handover.selectors import consent_wording, partner_profile
+from youthhub.handover.selectors import STAFF_GUIDANCE, consent_wording, partner_profile
 from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role, Status
 
 # Every string a page's JavaScript shows comes from here (English msgids, translated through
@@ -237,6 +237,18 @@ def staff(request):
                 "overdue": _("No answer yet: past the expected reply time."),
                 "first_meeting": _("First meeting: {when}."),
                 "not_answered": _("Not answered yet."),
+                "revise": _("Change and ask again"),
+                "youth_answer": {
+                    "agree": _("The youth said yes."),
+                    "agree_except": _("The youth said yes, with some things left out."),
+                    "change": _("The youth asked for changes."),
+                    "no": _("The youth said no."),
+                },
+                "youth_reason": _("In their words: “{reason}”"),
+                "guidance": {key: str(text) for key, text in STAFF_GUIDANCE.items()},
+                "decline_reason": _("The service's reason: {reason}"),
+                "alternative": _("Their alternative for the youth: {alternative}"),
+                "alternative_service": _("They suggest: {service}"),
                 "states": {
                     "draft": _("draft"),
                     "proposed": _("waiting for the youth's answer"),

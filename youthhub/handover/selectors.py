@@ -836,6 +836,27 @@ def handover_for_partner(user, handover_id, *, now: datetime | None = None) -> d
     return partner_detail(handover, user, now=now, via="inbox")
 
 
+def partner_handover_state(user, handover_id, *, now: datetime | None = None) -> dict:
+    """Whether a partner of the handover's service may still read it, without its content
+    (so not audited): an open detail page asks now and then, and replaces the summary with
+    `message` once the youth withdrew or the consent ended. `not_found` for another
+    service's handover, as everywhere."""
+    now = now or timezone.now()
+    profile = partner_profile(user)
+    if profile is None:
+        raise ServiceError("not_allowed", _("Only partners of a service can read handovers."))
+    handover = handover_with_relations(handover_id)
+    refusal = partner_block(handover, profile.service_id, now)
+    if refusal is not None and refusal.code == "not_found":
+        raise refusal
+    return {
+        "id": str(handover.id),
+        "state": handover.state,
+        "visible": refusal is None,
+        "message": refusal.message if refusal is not None else None,
+    }
+
+
 def partner_inbox(user, *, now: datetime | None = None) -> list[dict]:
     """Handovers addressed to the partner's service that they may see now (cards, newest
     first). Withdrawn, expired and unconsented ones are not listed."""
