@@ -36,13 +36,10 @@ def hfu(db):
     )
 
 
-def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
+def chatting_with_ingrid(browser, url):
+    """Ingrid (desktop) in a chat with a youth (phone) who chose her: (ingrid, youth) pages."""
     from playwright.sync_api import expect
 
-    # Chromium asks for English: staff and partner pages follow the browser, youth pages stay
-    # in bokmål unless the youth switches (frontend/middleware.py).
-
-    url = daphne_server["url"]
     ingrid = browser.new_context(viewport=DESKTOP).new_page()
     staff_login(ingrid, url, "ingrid")
     youth = browser.new_context(viewport=PHONE).new_page()
@@ -50,18 +47,35 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     youth.locator("#people .card", has_text="Ingrid").locator("button.choose").click()
     ingrid.locator("#queue li button.accept").first.click()
     expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
+    return ingrid, youth
+
+
+def write_handover(pane, reach: str):
+    """Open the pane's handover form and fill it in for Helsestasjon for ungdom (not sent)."""
+    pane.locator(".show-handover").click()
+    form = pane.locator(".handover-panel")
+    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
+    form.locator(f"input[value={reach}]").check()
+    for key, text in SECTIONS.items():
+        form.locator(f"textarea[data-section={key}]").fill(text)
+    return form
+
+
+def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
+    from playwright.sync_api import expect
+
+    # Chromium asks for English: staff and partner pages follow the browser, youth pages stay
+    # in bokmål unless the youth switches (frontend/middleware.py).
+
+    url = daphne_server["url"]
+    ingrid, youth = chatting_with_ingrid(browser, url)
     youth.fill("#text", "Jeg orker ikke skolen lenger")
     youth.press("#text", "Enter")
     pane = ingrid.locator("#panes .pane:visible")
     expect(pane.locator(".messages")).to_contain_text("orker ikke skolen")
 
     # Staff write the handover and show it to the youth.
-    pane.locator(".show-handover").click()
-    form = pane.locator(".handover-panel")
-    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
-    form.locator("input[value=warm]").check()
-    for key, text in SECTIONS.items():
-        form.locator(f"textarea[data-section={key}]").fill(text)
+    form = write_handover(pane, "warm")
     screenshot(ingrid, "handover-staff-form.png")
     form.locator("button[type=submit]").click()
     expect(form.locator(".handover-list")).to_contain_text("Helsestasjon for ungdom Tønsberg")
@@ -138,20 +152,9 @@ def test_the_youth_asks_for_changes_staff_see_why_revise_and_the_youth_says_yes(
     from playwright.sync_api import expect
 
     url = daphne_server["url"]
-    ingrid = browser.new_context(viewport=DESKTOP).new_page()
-    staff_login(ingrid, url, "ingrid")
-    youth = browser.new_context(viewport=PHONE).new_page()
-    youth.goto(url + "/")
-    youth.locator("#people .card", has_text="Ingrid").locator("button.choose").click()
-    ingrid.locator("#queue li button.accept").first.click()
-    expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
+    ingrid, youth = chatting_with_ingrid(browser, url)
     pane = ingrid.locator("#panes .pane:visible")
-    pane.locator(".show-handover").click()
-    form = pane.locator(".handover-panel")
-    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
-    form.locator("input[value=contact]").check()
-    for key, text in SECTIONS.items():
-        form.locator(f"textarea[data-section={key}]").fill(text)
+    form = write_handover(pane, "contact")
     form.locator("button[type=submit]").click()
 
     # The youth starts a yes (and leaves a number), then asks for a change instead: the

@@ -1054,12 +1054,9 @@ def test_staff_see_the_youths_answer_reason_and_guidance_on_the_card(
     cards = staff_frames(
         monkeypatch,
         django_capture_on_commit_callbacks,
-        services.consent_answer,
-        youth=conversation.youth,
-        handover_id=handover.id,
-        service="bup-vestfold",
+        agree,
+        handover=handover,
         answer="change",
-        text_version=asked(handover),
         reason="Ikke skriv om søvnen",
     )
     card = cards[f"staffuser.{ingrid.id}"]
@@ -1076,14 +1073,7 @@ def test_staff_see_the_youths_answer_reason_and_guidance_on_the_card(
     services.handover_revise(user=ingrid, handover_id=handover.id, reach="contact", summary=SUMMARY)
     card = selectors.staff_card_for(ingrid, handover.id)
     assert card["state"] == "proposed" and card["guidance"] == []  # asked again: no advice
-    result = services.consent_answer(
-        youth=conversation.youth,
-        handover_id=handover.id,
-        service="bup-vestfold",
-        answer="no",
-        text_version=asked(handover),
-        reason="Jeg vil ikke til BUP",
-    )
+    result = agree(handover, answer="no", reason="Jeg vil ikke til BUP")
     card = selectors.staff_card_for(ingrid, handover.id)
     assert card["youth_answer"]["answer"] == "no" and card["guidance"] == ["no"]
     assert card["youth_answer"]["reason"] == "Jeg vil ikke til BUP"
@@ -1147,14 +1137,7 @@ def test_after_a_change_request_staff_revise_and_the_youth_says_yes(
     conversation = chatting(make_youth, ingrid)
     handover = proposed(ingrid, conversation)
     first = asked(handover)
-    services.consent_answer(
-        youth=conversation.youth,
-        handover_id=handover.id,
-        service="bup-vestfold",
-        answer="change",
-        text_version=first,
-        reason="Ikke skriv om søvnen",
-    )
+    agree(handover, answer="change", reason="Ikke skriv om søvnen")
     # Proposing anew to the same service is no way forward (one open handover per service).
     assert (
         error_code(

@@ -826,14 +826,19 @@ def handover_for_partner(user, handover_id, *, now: datetime | None = None) -> d
     withdrawal or expiry. Every successful read is audited (actor_kind "partner").
     Contact details only for the partner who accepted."""
     now = now or timezone.now()
+    handover, refusal = _as_partner(user, handover_id, now)
+    if refusal is not None:
+        raise refusal
+    return partner_detail(handover, user, now=now, via="inbox")
+
+
+def _as_partner(user, handover_id, now: datetime) -> tuple[Handover, ServiceError | None]:
+    """The handover and why this partner may not read it now (None: they may)."""
     profile = partner_profile(user)
     if profile is None:
         raise ServiceError("not_allowed", _("Only partners of a service can read handovers."))
     handover = handover_with_relations(handover_id)
-    refusal = partner_block(handover, profile.service_id, now)
-    if refusal is not None:
-        raise refusal
-    return partner_detail(handover, user, now=now, via="inbox")
+    return handover, partner_block(handover, profile.service_id, now)
 
 
 def partner_handover_state(user, handover_id, *, now: datetime | None = None) -> dict:
@@ -841,12 +846,7 @@ def partner_handover_state(user, handover_id, *, now: datetime | None = None) ->
     (so not audited): an open detail page asks now and then, and replaces the summary with
     `message` once the youth withdrew or the consent ended. `not_found` for another
     service's handover, as everywhere."""
-    now = now or timezone.now()
-    profile = partner_profile(user)
-    if profile is None:
-        raise ServiceError("not_allowed", _("Only partners of a service can read handovers."))
-    handover = handover_with_relations(handover_id)
-    refusal = partner_block(handover, profile.service_id, now)
+    handover, refusal = _as_partner(user, handover_id, now or timezone.now())
     if refusal is not None and refusal.code == "not_found":
         raise refusal
     return {
