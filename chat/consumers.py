@@ -56,6 +56,20 @@ STAFF_ONLY_FRAMES = frozenset(
 )
 
 
+# Why a partner's chat closed (`closed.reason`), by the handover's new state.
+CLOSED_REASONS = {"withdrawn": "consent", "expired": "expired", "declined": "declined"}
+
+
+def proposal(frame) -> dict:
+    """What staff ask the youth about, from handover_propose / handover_revise."""
+    return {
+        "reach": frame.reach,
+        "summary": frame.summary,
+        "named_person": frame.named_person,
+        "scope": frame.scope,
+    }
+
+
 def db(fn):
     return database_sync_to_async(fn)
 
@@ -349,7 +363,25 @@ class YouthConsumer(ProtocolConsumer):
             # Published in the blocking staff member's language: the numbers in the youth's.
             with translation.override(self.language):
                 frame = selectors.blocked_frame(frame["until"])
+        elif frame["type"] in ("consent.request", "handover.update"):
+            frame = await self.in_my_language(frame)
         await super().push(frame)
+
+    async def in_my_language(self, frame: dict) -> dict:
+        """Handover frames are published in bokmål: this socket re-reads the youth's view in
+        the language of its page, so the text, and the consent's text version with it, are
+        exactly what the page shows (an answer counts only for the text that was read)."""
+
+        def read():
+            with translation.override(self.language):
+                return handover_selectors.handover_for_youth(
+                    self.actor.youth, frame["handover"]["id"]
+                )
+
+        try:
+            return {**frame, "handover": await db(read)()}
+        except ServiceError:
+            return frame  # gone meanwhile (deleted with its youth): the frame as it was
 
     async def on_feedback(self, frame: protocol.YouthFeedback):
         await db(services.feedback_give)(
@@ -637,24 +669,25 @@ class StaffConsumer(ProtocolConsumer):
             user=user,
             conversation_id=frame.conversation_id,
             service=frame.service,
-            reach=frame.reach,
-            summary=frame.summary,
-            named_person=frame.named_person,
-            scope=frame.scope,
+            **proposal(frame),
         )
-        card = await db(handover_selectors.staff_card)(
-            await db(handover_selectors.handover_with_relations)(handover.id)
+        await self.send_handover(handover.id)
+
+    async def on_handover_revise(self, frame: protocol.HandoverRevise):
+        handover = await db(handover_services.handover_revise)(
+            user=self.scope["user"], handover_id=frame.handover_id, **proposal(frame)
         )
+        await self.send_handover(handover.id)
+
+    async def send_handover(self, handover_id):
+        card = await db(handover_selectors.staff_card_for)(self.scope["user"], handover_id)
         await self.send_frame({"type": "handover.update", "handover": card})
 
     async def on_handover_close(self, frame: protocol.HandoverAction):
         handover = await db(handover_services.handover_close)(
             user=self.scope["user"], handover_id=frame.handover_id
         )
-        card = await db(handover_selectors.staff_card)(
-            await db(handover_selectors.handover_with_relations)(handover.id)
-        )
-        await self.send_frame({"type": "handover.update", "handover": card})
+        await self.send_handover(handover.id)
 
     async def on_consultation_ask(self, frame: protocol.ConsultationAsk):
         consultation = await db(handover_services.consultation_ask)(
@@ -753,9 +786,11 @@ class PartnerConsumer(ProtocolConsumer):
         if kind == "handover.update":
             card = frame.get("handover") or {}
             if card.get("id") == self.handover_id and not card.get("visible", True):
-                # The youth withdrew (or the consent ended): the partner's view closes now.
+                # The youth withdrew, the consent ran out, or the service declined: the
+                # partner's view closes now, saying why.
+                reason = CLOSED_REASONS.get(card.get("state"), "closed")
                 await self.send_frame(
-                    {"type": "closed", "conversation_id": self.conversation_id, "reason": "consent"}
+                    {"type": "closed", "conversation_id": self.conversation_id, "reason": reason}
                 )
                 await self.close()
             return

@@ -162,15 +162,29 @@ ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Key = Annotated[str, msgspec.Meta(max_length=32)]
 
 
+HandoverSummary = Annotated[
+    dict[Key, Annotated[str, msgspec.Meta(max_length=4000)]], msgspec.Meta(max_length=10)
+]
+
+
 class HandoverPropose(Frame):
     """Draft and show to the youth in one step (youthhub.handover: handover_draft + propose)."""
 
     conversation_id: ConversationId
     service: RowId | Annotated[str, msgspec.Meta(max_length=50)]
     reach: Literal["warm", "contact", "code"]
-    summary: Annotated[
-        dict[Key, Annotated[str, msgspec.Meta(max_length=4000)]], msgspec.Meta(max_length=10)
-    ]
+    summary: HandoverSummary
+    named_person: ShortText = ""
+    scope: Annotated[list[Key], msgspec.Meta(max_length=10)] | None = None
+
+
+class HandoverRevise(Frame):
+    """Replace what the youth is asked about after they asked for changes (or before they
+    answered), and ask again (youthhub.handover: handover_revise). The service stays."""
+
+    handover_id: ConversationId
+    reach: Literal["warm", "contact", "code"]
+    summary: HandoverSummary
     named_person: ShortText = ""
     scope: Annotated[list[Key], msgspec.Meta(max_length=10)] | None = None
 
@@ -195,7 +209,8 @@ class ConsentAnswer(Frame):
     text_version: Annotated[str, msgspec.Meta(max_length=64)]
     age_band: Literal["under_16", "16_plus"] | None = None
     exceptions: Annotated[list[Key], msgspec.Meta(max_length=20)] = []
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    # The same limits as youthhub.handover.services (REASON_MAX, CONTACT_MAX) and the page.
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     contact: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
@@ -288,6 +303,7 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "capacity": Capacity,
     "shift": Shift,
     "handover_propose": HandoverPropose,
+    "handover_revise": HandoverRevise,
     "handover_close": HandoverAction,
     "consultation_ask": ConsultationAsk,
     "consultations": Consultations,

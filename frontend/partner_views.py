@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -282,6 +283,22 @@ def render_handover(request, handover_id, *, status=200, **extra):
 @partner_required
 def handover(request, handover_id):
     return render_handover(request, handover_id)
+
+
+@require_GET
+@partner_required
+def handover_status(request, handover_id):
+    """`{id, state, visible, message}` for the open detail page (partnerhandover.js): once the
+    partner may no longer read the handover (withdrawn, expired), the page replaces the
+    summary with `message` without waiting for a reload. No content, so no audit."""
+    try:
+        status = selectors.partner_handover_state(request.user, handover_id)
+    except ServiceError as exc:
+        return JsonResponse(
+            {"visible": False, "code": exc.code, "message": exc.message},
+            status=refusal_status(exc),
+        )
+    return JsonResponse(status)
 
 
 def answer_view(form_name: str, action, confirmation, *, back_to_inbox: bool = False):

@@ -26,6 +26,11 @@ urlpatterns = [
         name="partner-consultation-answer",
     ),
     path("partner/h/<uuid:handover_id>/", partner_views.handover, name="partner-handover"),
+    path(
+        "partner/h/<uuid:handover_id>/status",
+        partner_views.handover_status,
+        name="partner-handover-status",
+    ),
     path("partner/h/<uuid:handover_id>/accept", partner_views.accept, name="partner-accept"),
     path("partner/h/<uuid:handover_id>/decline", partner_views.decline, name="partner-decline"),
     path("partner/h/<uuid:handover_id>/met", partner_views.met, name="partner-met"),

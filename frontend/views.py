@@ -20,7 +20,7 @@ from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
 from youthhub.handover.models import REQUIRED_SECTIONS, SUMMARY_SECTIONS
-from youthhub.handover.selectors import partner_profile
+from youthhub.handover.selectors import STAFF_GUIDANCE, consent_wording, partner_profile
 from youthhub.staff.models import INTERESTS, YOUTH_ROLE_LABELS, Role, Status
 
 # Every string a page's JavaScript shows comes from here (English msgids, translated through
@@ -96,29 +96,8 @@ def youth(request, site=None):
         "error": _("Something went wrong. Try again."),
         "session_gone": _("Your session is no longer valid. Start a new conversation."),
         "blocked_until": _("You can write to us again from {when}."),
-        "consent": {
-            "question": _(
-                "Can we send this to {service}? They only get what is below, and only for {days} days. You can take back your yes at any time."
-            ),
-            "your_answer": _("Your answer"),
-            "answers": {
-                "agree": _("Yes"),
-                "agree_except": _("Yes, but leave some things out"),
-                "change": _("I want something changed first"),
-                "no": _("No"),
-            },
-            "leave_out": _("What should they not get?"),
-            "age": _("How old are you?"),
-            "reason": _("Do you want to say why? (you don't have to)"),
-            "contact": _("How can they reach you? (phone or e-mail; only they will see it)"),
-            "send": _("Send my answer"),
-            "would_share": _("This is what they would get, word for word:"),
-            "shared": _("This is what they got:"),
-            "not_shared": _("Not shared: {topics}"),
-            "your_code": _("Your code for them: {code}. Write it down – it is shown only now."),
-            "withdraw": _("Take back my yes"),
-            "withdraw_help": _("If you take back your yes, they can no longer read it."),
-        },
+        # The consent card's wording is part of each consent's text version (docs/handover.md).
+        "consent": consent_wording(),
         "roles": youth_role_labels(),
         "interests": INTERESTS,
     }
@@ -258,6 +237,18 @@ def staff(request):
                 "overdue": _("No answer yet: past the expected reply time."),
                 "first_meeting": _("First meeting: {when}."),
                 "not_answered": _("Not answered yet."),
+                "revise": _("Change and ask again"),
+                "youth_answer": {
+                    "agree": _("The youth said yes."),
+                    "agree_except": _("The youth said yes, with some things left out."),
+                    "change": _("The youth asked for changes."),
+                    "no": _("The youth said no."),
+                },
+                "youth_reason": _("In their words: “{reason}”"),
+                "guidance": {key: str(text) for key, text in STAFF_GUIDANCE.items()},
+                "decline_reason": _("The service's reason: {reason}"),
+                "alternative": _("Their alternative for the youth: {alternative}"),
+                "alternative_service": _("They suggest: {service}"),
                 "states": {
                     "draft": _("draft"),
                     "proposed": _("waiting for the youth's answer"),

@@ -369,6 +369,11 @@ HTTP: dict[str, Row] = {
     "partner/h/<uuid:handover_id>/": Row(
         partner_only(200, other_partner=404), path=handover_path("warm")
     ),
+    "partner/h/<uuid:handover_id>/status": Row(
+        partner_only(200, other_partner=404),
+        path=handover_path("warm", "status"),
+        note="the open detail page asks whether it may still show the summary (no content)",
+    ),
     "partner/h/<uuid:handover_id>/accept": Row(
         partner_only(303, other_partner=404),
         "post",
@@ -904,6 +909,15 @@ STAFF_FRAMES_BY_A_COLLEAGUE: dict[str, tuple[object, dict[str, object]]] = {
             "conversation_id": conv(w),
             "service": "dps-vestfold",
             "reach": "warm",
+            "summary": SUMMARY,
+        },
+        _NOT_ALLOWED,
+    ),
+    "handover_revise": (
+        lambda w: {
+            "type": "handover_revise",
+            "handover_id": str(w.proposed.id),
+            "reach": "contact",
             "summary": SUMMARY,
         },
         _NOT_ALLOWED,

@@ -36,13 +36,10 @@ def hfu(db):
     )
 
 
-def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
+def chatting_with_ingrid(browser, url):
+    """Ingrid (desktop) in a chat with a youth (phone) who chose her: (ingrid, youth) pages."""
     from playwright.sync_api import expect
 
-    # Chromium asks for English: staff and partner pages follow the browser, youth pages stay
-    # in bokmål unless the youth switches (frontend/middleware.py).
-
-    url = daphne_server["url"]
     ingrid = browser.new_context(viewport=DESKTOP).new_page()
     staff_login(ingrid, url, "ingrid")
     youth = browser.new_context(viewport=PHONE).new_page()
@@ -50,18 +47,35 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     youth.locator("#people .card", has_text="Ingrid").locator("button.choose").click()
     ingrid.locator("#queue li button.accept").first.click()
     expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
+    return ingrid, youth
+
+
+def write_handover(pane, reach: str):
+    """Open the pane's handover form and fill it in for Helsestasjon for ungdom (not sent)."""
+    pane.locator(".show-handover").click()
+    form = pane.locator(".handover-panel")
+    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
+    form.locator(f"input[value={reach}]").check()
+    for key, text in SECTIONS.items():
+        form.locator(f"textarea[data-section={key}]").fill(text)
+    return form
+
+
+def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
+    from playwright.sync_api import expect
+
+    # Chromium asks for English: staff and partner pages follow the browser, youth pages stay
+    # in bokmål unless the youth switches (frontend/middleware.py).
+
+    url = daphne_server["url"]
+    ingrid, youth = chatting_with_ingrid(browser, url)
     youth.fill("#text", "Jeg orker ikke skolen lenger")
     youth.press("#text", "Enter")
     pane = ingrid.locator("#panes .pane:visible")
     expect(pane.locator(".messages")).to_contain_text("orker ikke skolen")
 
     # Staff write the handover and show it to the youth.
-    pane.locator(".show-handover").click()
-    form = pane.locator(".handover-panel")
-    form.locator(".handover-service").select_option(label="Helsestasjon for ungdom Tønsberg")
-    form.locator("input[value=warm]").check()
-    for key, text in SECTIONS.items():
-        form.locator(f"textarea[data-section={key}]").fill(text)
+    form = write_handover(pane, "warm")
     screenshot(ingrid, "handover-staff-form.png")
     form.locator("button[type=submit]").click()
     expect(form.locator(".handover-list")).to_contain_text("Helsestasjon for ungdom Tønsberg")
@@ -78,6 +92,7 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     expect(card.locator(".status")).not_to_be_empty()
     expect(youth.locator("#handovers .consent-card button.withdraw")).to_be_visible()
     expect(form.locator(".handover-list")).to_contain_text("sent, waiting for the service")
+    expect(form.locator(".handover-list .handover-answer")).to_have_text("The youth said yes.")
 
     # The partner logs in, reads the summary, accepts, and joins the chat.
     kari = browser.new_context(viewport=DESKTOP).new_page()
@@ -93,6 +108,10 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     kari.fill("#meeting-where", "Helsestasjonen, 2. etasje")
     kari.locator("form[action$='/accept'] button[type=submit]").click()
     expect(youth.locator("#handovers .consent-card .status")).to_contain_text("14:00")
+    # The handover page stays open in a second tab while Kari is in the chat.
+    detail = kari.context.new_page()
+    detail.goto(kari.url)
+    expect(detail.locator("main")).to_contain_text(SECTIONS["concern"])
     kari.locator("a", has_text="Join the chat").click()
     expect(kari.locator("#status")).to_have_attribute("data-state", "online")
     expect(youth.locator("#chat-state")).to_contain_text("Kari")
@@ -104,6 +123,12 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     youth.press("#text", "Enter")
     expect(kari.locator("#messages")).to_contain_text("Hei Kari!")
     expect(pane.locator(".messages")).to_contain_text("Hei Kari!")
+    # Ingrid writes too: all three see the three-way conversation.
+    staff_box = pane.locator(".composer textarea")
+    staff_box.fill("Så fint at dere har møttes!")
+    staff_box.press("Enter")
+    expect(kari.locator("#messages")).to_contain_text("Så fint at dere har møttes!")
+    expect(youth.locator("#messages")).to_contain_text("Så fint at dere har møttes!")
     # Kari sees the chat from when she joined, not the youth's first words.
     assert "orker ikke skolen" not in kari.locator("#messages").inner_text()
     screenshot(kari, "handover-partner-chat.png")
@@ -114,3 +139,55 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     expect(kari.locator("main")).to_contain_text("withdrawn consent")
     expect(kari.locator("#messages li")).to_have_count(0)
     expect(form.locator(".handover-list")).to_contain_text("the youth withdrew consent")
+    # The handover page open in the other tab puts the summary away by itself (no reload).
+    expect(detail.locator(".withdrawn-notice")).to_have_text(
+        "The youth has withdrawn their consent.", timeout=15_000
+    )
+    expect(detail.locator("main")).not_to_contain_text(SECTIONS["concern"])
+
+
+def test_the_youth_asks_for_changes_staff_see_why_revise_and_the_youth_says_yes(
+    daphne_server, team, hfu, browser
+):
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid, youth = chatting_with_ingrid(browser, url)
+    pane = ingrid.locator("#panes .pane:visible")
+    form = write_handover(pane, "contact")
+    form.locator("button[type=submit]").click()
+
+    # The youth starts a yes (and leaves a number), then asks for a change instead: the
+    # number is not sent with it.
+    card = youth.locator("#handovers .consent-card")
+    expect(card.locator("dl.shared")).to_contain_text(SECTIONS["concern"])
+    card.locator("input[value=agree]").check()
+    card.locator("textarea[id^=contact]").fill("900 00 000")
+    card.locator("input[value=change]").check()
+    expect(card.locator("textarea[id^=contact]")).to_be_hidden()
+    card.locator("textarea[id^=reason]").fill("Ikke skriv at jeg sover dårlig")
+    card.locator(".consent-form button[type=submit]").click()
+    expect(card.locator(".status")).to_contain_text("endringer")
+    expect(card.locator(".consent-error")).to_have_count(0)
+
+    # Ingrid sees the answer, the youth's own words and what to do now.
+    listed = form.locator(".handover-list .handover-card")
+    expect(listed.locator(".handover-answer")).to_have_text("The youth asked for changes.")
+    expect(listed.locator(".handover-reason")).to_contain_text("Ikke skriv at jeg sover dårlig")
+    expect(listed.locator(".handover-guidance")).to_contain_text("Ask what they want changed")
+    screenshot(ingrid, "handover-staff-changes-requested.png")
+
+    # She changes the text and shows it again; the youth reads the new text and says yes.
+    listed.locator("button.revise-handover").click()
+    form.locator("textarea[data-section=concern]").fill("Gruer seg til skolen hver morgen")
+    form.locator("button[type=submit]").click()
+    expect(listed).to_contain_text("waiting for the youth's answer")
+    expect(card.locator("dl.shared")).to_contain_text("Gruer seg til skolen hver morgen")
+    expect(card.locator("dl.shared")).not_to_contain_text("Sover dårlig")
+    card.locator("input[value=agree]").check()
+    card.locator("input[value='16_plus']").check()
+    card.locator("textarea[id^=contact]").fill("900 00 000")
+    card.locator(".consent-form button[type=submit]").click()
+    expect(card.locator("button.withdraw")).to_be_visible()
+    expect(listed).to_contain_text("sent, waiting for the service")
+    expect(listed.locator(".handover-answer")).to_have_text("The youth said yes.")

@@ -4,15 +4,19 @@ trail and the frames published, all without WebSockets."""
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
+import msgspec
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 
+from chat import events as chat_events
 from chat.errors import ServiceError
 from chat.models import Conversation
+from chat.protocol import ConsentAnswer
 from dropin import services as queue
 from tests.conftest import PASSWORD
 from youthhub.audit.models import AuditEvent
@@ -117,11 +121,11 @@ def proposed(staff, conversation, **kwargs) -> Handover:
 def agree(handover, *, service="bup-vestfold", now=None, **kwargs):
     kwargs.setdefault("answer", "agree")
     kwargs.setdefault("age_band", "16_plus")
+    kwargs.setdefault("text_version", asked(handover))
     return services.consent_answer(
         youth=handover.youth,
         handover_id=handover.id,
         service=service,
-        text_version=asked(handover),
         now=now,
         **kwargs,
     )
@@ -1022,3 +1026,242 @@ def test_offering_drafts_and_proposes_in_one_step_or_not_at_all(team, make_youth
     )  # fmt: skip
     assert code == "incomplete"  # the proposal failed: no draft is left behind either
     assert not Handover.objects.filter(conversation=other).exists()
+
+
+# -- what staff are told: the youth's answer, their reason, the guidance, the decline -----------
+
+
+def staff_frames(monkeypatch, django_capture_on_commit_callbacks, action, **kwargs):
+    """Run `action(**kwargs)` and return {group: frame} of the handover.update frames to staff."""
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        action(**kwargs)
+    return {
+        group: frame["handover"]
+        for group, frame in frames
+        if group.startswith("staffuser.") and frame["type"] == "handover.update"
+    }
+
+
+def test_staff_see_the_youths_answer_reason_and_guidance_on_the_card(
+    team, make_youth, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    assert selectors.staff_card_for(ingrid, handover.id)["youth_answer"] is None
+    cards = staff_frames(
+        monkeypatch,
+        django_capture_on_commit_callbacks,
+        agree,
+        handover=handover,
+        answer="change",
+        reason="Ikke skriv om søvnen",
+    )
+    card = cards[f"staffuser.{ingrid.id}"]
+    assert card["state"] == "changes_requested"
+    assert card["youth_answer"]["answer"] == "change"
+    assert card["youth_answer"]["reason"] == "Ikke skriv om søvnen"
+    assert card["guidance"] == ["change"]
+    # The welcome list (a reconnect) says the same; a colleague outside it sees nothing.
+    (listed,) = selectors.staff_handovers(ingrid)
+    assert listed["youth_answer"] == card["youth_answer"] and listed["guidance"] == ["change"]
+    assert selectors.staff_handovers(sara) == []
+    assert "ask" in selectors.guidance_text(["change"]).lower()
+
+    services.handover_revise(user=ingrid, handover_id=handover.id, reach="contact", summary=SUMMARY)
+    card = selectors.staff_card_for(ingrid, handover.id)
+    assert card["state"] == "proposed" and card["guidance"] == []  # asked again: no advice
+    result = agree(handover, answer="no", reason="Jeg vil ikke til BUP")
+    card = selectors.staff_card_for(ingrid, handover.id)
+    assert card["youth_answer"]["answer"] == "no" and card["guidance"] == ["no"]
+    assert card["youth_answer"]["reason"] == "Jeg vil ikke til BUP"
+    assert result.guidance == selectors.guidance_text(["no"]) and "never push" in result.guidance
+
+
+def test_under_16_guidance_is_on_the_senders_card(team, make_youth, bup):
+    ingrid, _sara = team
+    handover = proposed(ingrid, chatting(make_youth, ingrid))
+    agree(handover, age_band="under_16")
+    card = selectors.staff_card_for(ingrid, handover.id)
+    assert card["guidance"] == ["under_16"] and card["youth_answer"]["age_band"] == "under_16"
+    assert card["youth_answer"]["reason"] is None
+
+
+def test_the_sender_sees_a_declines_reason_and_alternative(
+    team, make_youth, bup, make_staff, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, _sara = team
+    mona = make_staff("mona", "social_worker", is_supervisor=True)
+    handover = sent(ingrid, chatting(make_youth, ingrid))
+    assert selectors.staff_card_for(ingrid, handover.id)["decline"] is None
+    cards = staff_frames(
+        monkeypatch,
+        django_capture_on_commit_callbacks,
+        services.handover_decline,
+        user=bup,
+        handover_id=handover.id,
+        reason="Ventetiden er lang",
+        alternative="Kommunepsykologen kan ta imot raskt",
+        alternative_service="kommunepsykolog-tonsberg",
+    )
+    card = cards[f"staffuser.{ingrid.id}"]
+    assert card["state"] == "declined"
+    assert card["decline"] == {
+        "reason": "Ventetiden er lang",
+        "alternative": "Kommunepsykologen kan ta imot raskt",
+    }
+    assert card["answer"]["alternative_service"]["slug"] == "kommunepsykolog-tonsberg"
+    assert selectors.staff_handovers(ingrid)[0]["decline"] == card["decline"]
+    # A supervisor reads the whole handover (audited), but the card has no texts.
+    assert selectors.staff_card_for(mona, handover.id)["decline"] == {
+        "reason": None,
+        "alternative": None,
+    }
+    # Once closed the texts are gone with the key.
+    services.handover_close(user=ingrid, handover_id=handover.id)
+    assert selectors.staff_card_for(ingrid, handover.id)["decline"] == {
+        "reason": None,
+        "alternative": None,
+    }
+
+
+# -- asking for changes, revising, asking again ---------------------------------------------------
+
+
+def test_after_a_change_request_staff_revise_and_the_youth_says_yes(
+    team, make_youth, bup, monkeypatch, django_capture_on_commit_callbacks
+):
+    ingrid, sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    first = asked(handover)
+    agree(handover, answer="change", reason="Ikke skriv om søvnen")
+    # Proposing anew to the same service is no way forward (one open handover per service).
+    assert (
+        error_code(
+            services.handover_offer,
+            user=ingrid,
+            conversation_id=conversation.id,
+            service="bup-vestfold",
+            reach="contact",
+            summary=SUMMARY,
+        )
+        == "conflict"
+    )
+    revised = {**SUMMARY, "concern": "Gruer seg til skolen hver morgen"}
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.handover_revise(
+            user=ingrid,
+            handover_id=handover.id,
+            reach="warm",
+            summary=revised,
+            named_person="Kari",
+            scope=["concern", "own_words", "assessment", "interim_plan", "who_does_what"],
+        )
+    (request,) = [f for g, f in frames if g == chat_events.youth_group(conversation.youth_id)]
+    assert request["type"] == "consent.request"
+    texts = {s["key"]: s["text"] for s in request["handover"]["sections"]}
+    assert texts["concern"] == "Gruer seg til skolen hver morgen" and "tried" not in texts
+    row = Handover.objects.get(id=handover.id)
+    assert (row.state, row.reach, row.named_person) == ("proposed", "warm", "Kari")
+    # The answer to the old text counts no more; the new one sends it.
+    assert error_code(agree, handover=handover, text_version=first) == "stale"
+    assert Handover.objects.get(id=handover.id).state == "proposed"
+    agree(handover)
+    detail = selectors.handover_for_partner(bup, handover.id)
+    assert detail["sections"][0]["text"] == "Gruer seg til skolen hver morgen"
+    assert [a for a in actions(handover) if a != "handover.read"] == [
+        "handover.draft",
+        "handover.propose",
+        "consent.answer",
+        "handover.revise",
+        "consent.answer",
+        "handover.send",
+    ]
+
+
+def test_bad_revisions_change_nothing(team, make_youth, bup):
+    ingrid, sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+
+    def snapshot():
+        row = Handover.objects.get(id=handover.id)
+        return (row.state, row.summary, row.scope, row.reach, row.named_person, actions(handover))
+
+    before = snapshot()
+    good = {"user": ingrid, "handover_id": handover.id, "reach": "contact", "summary": SUMMARY}
+    for changes, code in [
+        ({"user": sara}, "not_allowed"),  # not hers
+        ({"handover_id": "nope"}, "not_found"),
+        ({"reach": "pigeon"}, "bad_reach"),
+        ({"summary": {"concern": "Bare dette"}}, "incomplete"),
+        ({"summary": {**SUMMARY, "secret": "x"}}, "bad_summary"),
+        ({"scope": ["tried", "nowhere"]}, "bad_scope"),
+        ({"named_person": "K" * 81}, "too_long"),
+    ]:
+        assert error_code(services.handover_revise, **{**good, **changes}) == code, changes
+        assert snapshot() == before, changes
+    agree(handover)
+    before = snapshot()
+    assert error_code(services.handover_revise, **good) == "not_editable"  # sent: the yes stands
+    assert snapshot() == before
+
+
+# -- supervisors keep the overdue flag after a reconnect -------------------------------------------
+
+
+def test_a_supervisor_sees_overdue_handovers_in_the_welcome_list(team, make_youth, bup, make_staff):
+    ingrid, sara = team
+    mona = make_staff("mona", "social_worker", is_supervisor=True)
+    handover = sent(ingrid, chatting(make_youth, ingrid))
+    late = handover.reply_expected_by + timedelta(hours=1)
+    assert selectors.staff_handovers(mona, now=late - timedelta(hours=2)) == []
+    services.handover_tick(now=late)
+    (card,) = selectors.staff_handovers(mona, now=late)
+    assert card["id"] == str(handover.id) and card["overdue"] and card["overdue_flagged_at"]
+    assert "summary" not in card and card["youth_answer"]["reason"] is None
+    assert selectors.staff_handovers(sara, now=late) == []  # not a supervisor
+    services.handover_accept(
+        user=bup, handover_id=handover.id, first_meeting_at=late + timedelta(days=1), now=late
+    )
+    assert selectors.staff_handovers(mona, now=late) == []  # answered: no longer overdue
+
+
+# -- the consent's text version is the text shown ------------------------------------------------
+
+
+def test_a_changed_wording_makes_an_old_answer_stale(team, make_youth, monkeypatch):
+    ingrid, _sara = team
+    conversation = chatting(make_youth, ingrid)
+    handover = proposed(ingrid, conversation)
+    old = asked(handover)
+    assert asked(handover) == old  # the same text, the same version
+    with translation.override("nb"):
+        assert asked(handover) != old  # the same question in bokmål is another text
+    monkeypatch.setitem(
+        selectors.CONSENT_WORDING, "question", "May we send this to {service} for {days} days?"
+    )
+    assert asked(handover) != old
+    assert error_code(agree, handover=handover, text_version=old) == "stale"
+    assert Handover.objects.get(id=handover.id).state == "proposed"
+    assert not Consent.objects.filter(handover=handover).exists()
+    assert "consent.answer" not in actions(handover)
+    agree(handover)  # answering the wording shown now works
+    assert Handover.objects.get(id=handover.id).state == "sent"
+
+
+def test_the_limits_of_a_consent_agree_on_the_page_the_protocol_and_the_service():
+    limits = {
+        field.name: field.type.max_length
+        for field in msgspec.inspect.type_info(ConsentAnswer).fields
+        if field.name in ("reason", "contact")
+    }
+    assert limits == {"reason": services.REASON_MAX, "contact": services.CONTACT_MAX}
+    script = (Path(__file__).parents[1] / "frontend/static/youthhub/js/consent.js").read_text()
+    assert f"maxLength: {services.REASON_MAX}" in script
+    assert f"maxLength: {services.CONTACT_MAX}" in script

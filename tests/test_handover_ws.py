@@ -2,9 +2,13 @@
 their socket, the partner joins the live chat (seeing it only from the moment they joined),
 all three talk, and a withdrawal closes the partner's view at once."""
 
+from datetime import timedelta
+
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings
 
+from chat.models import Conversation
 from tests.conftest import (
     PASSWORD,
     connect,
@@ -16,7 +20,7 @@ from tests.conftest import (
 )
 from youthhub.audit.models import AuditEvent
 from youthhub.handover import services as handover_services
-from youthhub.handover.models import Handover
+from youthhub.handover.models import Consultation, Handover
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -39,6 +43,10 @@ def partners(db):
     return handover_services.partner_create_or_update(
         username="hfu", password=PASSWORD, service_slug="hfu-tonsberg", display_name="Kari"
     ).user
+
+
+def conversation_row(conversation_id) -> dict:
+    return Conversation.objects.filter(id=conversation_id).values().get()
 
 
 async def chatting(team, make_youth):
@@ -135,9 +143,13 @@ async def test_propose_consent_join_talk_and_withdraw(team, make_youth, partners
         assert (message["sender"], message["text"]) == ("partner", "Hei, jeg er Kari")
     await youth.send_json_to({"type": "message", "client_id": "y2", "text": "Hei Kari"})
     assert (await receive_until(partner, "message"))["text"] == "Hei Kari"
-    # A partner cannot end the youth's chat.
-    await partner.send_json_to({"type": "ping"})
-    await receive_until(partner, "pong")
+    # A partner cannot end the youth's chat: `end` is no frame of theirs, and nothing changes.
+    before = await database_sync_to_async(conversation_row)(conversation_id)
+    await partner.send_json_to({"type": "end"})
+    assert (await receive_until(partner, "error"))["code"] == "unknown_type"
+    assert await database_sync_to_async(conversation_row)(conversation_id) == before
+    assert before["state"] == "active"
+    assert not any(f["type"] == "ended" for f in await drain(youth, quiet=0.3))
 
     # The youth withdraws: the partner's view closes at once, and a new join is refused.
     await youth.send_json_to({"type": "consent_withdraw", "handover_id": view["id"]})
@@ -204,6 +216,15 @@ async def test_a_partner_socket_without_a_valid_handover_is_refused(team, make_y
             "not_found",
         ),  # fmt: skip
         ({"type": "handover_close", "handover_id": "nope"}, "not_found"),
+        (
+            {"type": "handover_revise", "handover_id": "nope", "reach": "warm", "summary": SUMMARY},
+            "not_found",
+        ),
+        (
+            {"type": "handover_revise", "handover_id": "x", "reach": "warm", "summary": "all"},
+            "bad_frame",
+        ),
+        ({"type": "consultation_ask", "service": "hfu-tonsberg", "question": " "}, "empty"),
         ({"type": "consultation_ask", "service": "nowhere", "question": "?"}, "bad_service"),
     ],
 )
@@ -213,6 +234,10 @@ async def test_bad_handover_frames_change_nothing(team, frame, code, partners):
     await staff.send_json_to(frame)
     assert (await receive_until(staff, "error"))["code"] == code
     assert await database_sync_to_async(Handover.objects.count)() == 0
+    assert await database_sync_to_async(Consultation.objects.count)() == 0
+    assert not await database_sync_to_async(
+        AuditEvent.objects.filter(action__startswith="consultation.").exists
+    )()
     await staff.disconnect()
 
 
@@ -241,3 +266,173 @@ async def test_staff_ask_a_service_anonymously_and_read_the_answer(team, partner
         ("Hva gjør vi når …?", "Ring oss gjerne.")
     ]
     await staff.disconnect()
+
+
+async def card_in(staff, state: str) -> dict:
+    """The next staff card of the handover in `state` (the reply and the group's frame both
+    come; earlier states may still be on their way)."""
+    card = (await receive_until(staff, "handover.update"))["handover"]
+    while card["state"] != state:
+        card = (await receive_until(staff, "handover.update"))["handover"]
+    return card
+
+
+def answer(view, answer, **fields) -> dict:
+    return {
+        "type": "consent",
+        "handover_id": view["id"],
+        "service": view["service"]["id"],
+        "answer": answer,
+        "text_version": view["ask"]["text_version"],
+        **fields,
+    }
+
+
+async def test_change_revise_and_yes_with_the_reason_and_guidance_on_the_staff_card(
+    team, make_youth, partners
+):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await propose(staff, conversation_id, reach="contact")
+    view = (await receive_until(youth, "consent.request"))["handover"]
+    # The page sends no contact details with a change (the server would refuse them).
+    await youth.send_json_to(answer(view, "change", reason="Ikke skriv om søvnen", contact="x"))
+    assert (await receive_until(youth, "error"))["code"] == "bad_contact"
+    await youth.send_json_to(answer(view, "change", reason="Ikke skriv om søvnen"))
+    assert (await receive_until(youth, "consent.result"))["handover"]["state"] == (
+        "changes_requested"
+    )
+    card = await card_in(staff, "changes_requested")
+    assert card["youth_answer"]["answer"] == "change"
+    assert card["youth_answer"]["reason"] == "Ikke skriv om søvnen"
+    assert card["guidance"] == ["change"]
+    # Proposing again to the same service is refused; revising asks again.
+    await staff.send_json_to(
+        {
+            "type": "handover_propose",
+            "conversation_id": conversation_id,
+            "service": "hfu-tonsberg",
+            "reach": "contact",
+            "summary": SUMMARY,
+        }
+    )
+    assert (await receive_until(staff, "error"))["code"] == "conflict"
+    revised = {**SUMMARY, "concern": "Gruer seg til skolen"}
+    await staff.send_json_to(
+        {
+            "type": "handover_revise",
+            "handover_id": card["id"],
+            "reach": "contact",
+            "summary": revised,
+        }
+    )
+    card = await card_in(staff, "proposed")
+    assert card["guidance"] == []
+    again = (await receive_until(youth, "consent.request"))["handover"]
+    assert again["sections"][0]["text"] == "Gruer seg til skolen"
+    assert again["ask"]["text_version"] != view["ask"]["text_version"]
+    # The answer to the old text counts no more.
+    await youth.send_json_to(answer(view, "agree", age_band="16_plus"))
+    assert (await receive_until(youth, "error"))["code"] == "stale"
+    state = await database_sync_to_async(lambda: Handover.objects.get().state)()
+    assert state == "proposed"
+    await youth.send_json_to(answer(again, "agree", age_band="under_16", contact="sms 4000 0000"))
+    assert (await receive_until(youth, "consent.result"))["handover"]["state"] == "sent"
+    card = await card_in(staff, "sent")
+    assert card["guidance"] == ["under_16"] and card["youth_answer"]["answer"] == "agree"
+    actions = await database_sync_to_async(
+        lambda: list(AuditEvent.objects.values_list("action", flat=True))
+    )()
+    assert actions.count("handover.revise") == 1 and actions.count("handover.send") == 1
+    for ws in (youth, staff):
+        await ws.disconnect()
+
+
+async def test_a_decline_reaches_the_sender_and_closes_the_partners_chat(
+    team, make_youth, partners
+):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await propose(staff, conversation_id)
+    view = (await receive_until(youth, "consent.request"))["handover"]
+    await youth.send_json_to(answer(view, "agree", age_band="16_plus"))
+    await receive_until(youth, "consent.result")
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    await receive_until(partner, "welcome")
+
+    def decline():
+        handover_services.handover_decline(
+            user=partners,
+            handover_id=view["id"],
+            reason="Vi har ikke kapasitet nå",
+            alternative="Skolehelsetjenesten har åpen dør hver dag",
+            alternative_service="skolehelse-tonsberg",
+        )
+
+    await database_sync_to_async(decline)()
+    closed = await receive_until(partner, "closed")
+    assert closed["reason"] == "declined"
+    card = await card_in(staff, "declined")
+    assert card["decline"] == {
+        "reason": "Vi har ikke kapasitet nå",
+        "alternative": "Skolehelsetjenesten har åpen dør hver dag",
+    }
+    assert card["answer"]["alternative_service"]["slug"] == "skolehelse-tonsberg"
+    # After a reconnect the welcome says the same.
+    ingrid, _ = team
+    again, welcome = await staff_socket(await database_sync_to_async(session_cookie)(ingrid))
+    (listed,) = welcome["handovers"]
+    assert listed["decline"] == card["decline"]
+    for ws in (youth, staff, again):
+        await ws.disconnect()
+
+
+async def test_a_supervisor_finds_an_overdue_handover_in_the_welcome(
+    team, make_youth, make_staff, partners
+):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await propose(staff, conversation_id)
+    view = (await receive_until(youth, "consent.request"))["handover"]
+    await youth.send_json_to(answer(view, "agree", age_band="16_plus"))
+    await receive_until(youth, "consent.result")
+    mona = await database_sync_to_async(make_staff)("mona", "social_worker", is_supervisor=True)
+    cookie = await database_sync_to_async(session_cookie)(mona)
+    supervisor, welcome = await staff_socket(cookie)
+    assert welcome["handovers"] == []
+    await supervisor.disconnect()
+
+    def overdue():
+        handover = Handover.objects.get()
+        Handover.objects.filter(id=handover.id).update(
+            reply_expected_by=handover.sent_at - timedelta(days=1)
+        )
+        handover_services.handover_tick()
+
+    await database_sync_to_async(overdue)()
+    supervisor, welcome = await staff_socket(cookie)  # a reconnect after the live frame
+    (card,) = welcome["handovers"]
+    assert card["id"] == view["id"] and card["overdue"] and card["overdue_flagged_at"]
+    for ws in (youth, staff, supervisor):
+        await ws.disconnect()
+
+
+async def test_a_youth_page_in_english_gets_the_question_in_english_and_can_answer(
+    team, make_youth, partners
+):
+    ingrid, _ = team
+    _, token = await database_sync_to_async(make_youth)()
+    youth = await connect("/ws/youth/", f"{settings.LANGUAGE_COOKIE_NAME}=en".encode())
+    await youth.send_json_to({"type": "hello", "token": token})
+    await receive_until(youth, "welcome")
+    staff, _ = await staff_socket(await database_sync_to_async(session_cookie)(ingrid))
+    await youth.send_json_to({"type": "request", "target": {"staff": ingrid.id}})
+    queued = await receive_until(youth, "queued")
+    await staff.send_json_to({"type": "accept", "conversation_id": queued["conversation_id"]})
+    await receive_until(youth, "assigned")
+    await propose(staff, queued["conversation_id"])
+    view = (await receive_until(youth, "consent.request"))["handover"]
+    assert view["sections"][0]["label"] == "The concern, in concrete words"
+    assert "suggests sending this to" in view["status"]
+    await youth.send_json_to(answer(view, "agree", age_band="16_plus"))
+    assert (await receive_until(youth, "consent.result"))["handover"]["state"] == "sent"
+    for ws in (youth, staff):
+        await ws.disconnect()

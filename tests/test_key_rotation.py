@@ -17,7 +17,7 @@ from youthhub import crypto
 from youthhub.crypto import DecryptionError
 from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
-from youthhub.handover.models import HandoverKey
+from youthhub.handover.models import Consultation, HandoverKey
 
 OLD = crypto.generate_master_key_entry("k1")
 NEW = crypto.generate_master_key_entry("k9")
@@ -31,8 +31,8 @@ def rewrap(*args) -> str:
 
 @pytest.fixture
 def written_under_old_key(settings, make_youth, ingrid):
-    """Two chats (one already past retention: its key destroyed) and a handover draft, all
-    under the old master key."""
+    """Two chats (one already past retention: its key destroyed), a handover draft and an
+    anonymous consultation, all under the old master key."""
     settings.YOUTHHUB_DATA_KEYS = OLD
     handover_services.service_directory_seed()
     chats = []
@@ -50,7 +50,16 @@ def written_under_old_key(settings, make_youth, ingrid):
         reach="contact",
         summary=SUMMARY,
     )
+    handover_services.consultation_ask(
+        user=ingrid, service="bup-vestfold", question="Hva gjør vi når en 15-åring …?"
+    )
     return chats, handover
+
+
+def question() -> str:
+    consultation = Consultation.objects.get()
+    key = handover_selectors.consultation_key(consultation)
+    return handover_selectors.consultation_view(consultation)["question"] if key else None
 
 
 def readable(ingrid, conversation, handover) -> tuple[list, dict | None]:
@@ -71,7 +80,7 @@ def test_rotation_keeps_everything_readable_without_the_old_key(
     sealed = bytes(chat.messages.get().body)
 
     settings.YOUTHHUB_DATA_KEYS = f"{NEW},{OLD}"
-    assert "2 data keys still need an older master key" in rewrap("--check")
+    assert "3 data keys still need an older master key" in rewrap("--check")
     assert (
         ConversationKey.objects.get(conversation=chat).master_key_id == "k1"
     )  # --check: no change
@@ -79,12 +88,14 @@ def test_rotation_keeps_everything_readable_without_the_old_key(
     out = rewrap()
     assert "chat.ConversationKey: 1 re-wrapped under k9" in out
     assert "handover.HandoverKey: 1 re-wrapped under k9" in out
+    assert "handover.Consultation: 1 re-wrapped under k9" in out
     assert "older master keys may be removed" in out
     assert bytes(chat.messages.get().body) == sealed  # content is not re-encrypted
-    assert rewrap().count(" 0 re-wrapped") == 2  # a second run finds nothing to do
+    assert rewrap().count(" 0 re-wrapped") == 3  # a second run finds nothing to do
 
     settings.YOUTHHUB_DATA_KEYS = NEW  # the old master key is gone
     assert readable(ingrid, chat, handover) == before
+    assert question() == "Hva gjør vi når en 15-åring …?"
     # What retention destroyed stays destroyed: no key, no text.
     assert ConversationKey.objects.get(conversation=purged).wrapped is None
     assert readable(ingrid, purged, handover)[0] == [None]
@@ -97,3 +108,5 @@ def test_without_rewrap_the_old_key_is_still_needed(settings, ingrid, written_un
     with pytest.raises(DecryptionError):
         readable(ingrid, chat, handover)
     assert HandoverKey.objects.get(handover=handover).master_key_id == "k1"
+    with pytest.raises(DecryptionError):
+        question()

@@ -340,12 +340,30 @@ def test_a_warm_handover_offers_the_chat_until_the_youth_withdraws(team, make_yo
     page = text(response)
     assert f'data-conversation="{conversation.id}"' in page
     assert 'id="strings"' in page and "youthhub/js/partner.js" in page
-    assert "The youth has withdrawn consent. This conversation is closed for you." in page
     assert "<script>" not in page  # no inline scripts: the strings are a JSON data block
     assert client_for(hfu).get(chat_url).status_code == 403
     assert client_for(ingrid).get(chat_url).status_code == 403
+    # The open detail page asks whether it may still show the summary: yes, for now.
+    status_url = url("partner-handover-status", handover.id)
+    assert "youthhub/js/partnerhandover.js" in text(
+        client.get(url("partner-handover", handover.id))
+    )
+    reads = AuditEvent.objects.filter(action="handover.read").count
+    read_before = reads()  # asking for the status reads no content: nothing is added
+    assert client.get(status_url).json() == {
+        "id": str(handover.id),
+        "state": "sent",
+        "visible": True,
+        "message": None,
+    }
+    assert client_for(hfu).get(status_url).status_code == 404  # another service's
 
     services.consent_withdraw(youth=conversation.youth, handover_id=handover.id)
+    # The page, still open, is told to put the summary away, with the reason in words.
+    status = client.get(status_url).json()
+    assert status["visible"] is False and status["state"] == "withdrawn"
+    assert status["message"] == "The youth has withdrawn their consent."
+    assert reads() == read_before
     response = client.get(url("partner-handover", handover.id))
     assert response.status_code == 403
     page = text(response)

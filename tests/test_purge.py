@@ -20,12 +20,13 @@ from chat.actors import Actor
 from chat.errors import ServiceError
 from chat.models import Conversation, ConversationKey, Feedback, Message, Note, Youth
 from dropin import services as queue
+from tests.conftest import PASSWORD
 from tests.test_handover import sent
 from tests.test_security_headers import production_env
 from youthhub.audit.models import AuditEvent
 from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
-from youthhub.handover.models import Consent, Handover, HandoverKey
+from youthhub.handover.models import Consent, Consultation, Handover, HandoverKey
 from youthhub.retention import purge
 from youthhub.stats.models import CapacitySample, Count
 
@@ -332,3 +333,30 @@ def test_the_units_command_runs_with_the_production_environment(make_youth):
     assert result.returncode == 0, result.stderr
     assert "stale anonymous identities deleted" in result.stdout
     assert "Nothing was changed." in result.stdout
+
+
+@pytest.mark.django_db
+def test_anonymous_consultations_go_after_the_retention_period(ingrid):
+    handover_services.service_directory_seed()
+    bup = handover_services.partner_create_or_update(
+        username="bup", password=PASSWORD, service_slug="bup-vestfold"
+    ).user
+    now = timezone.now()
+    asked = handover_services.consultation_ask(
+        user=ingrid, service="bup-vestfold", question="Et råd om en 15-åring?"
+    )
+    answered = handover_services.consultation_ask(
+        user=ingrid, service="bup-vestfold", question="Og om en 17-åring?"
+    )
+    handover_services.consultation_answer(
+        user=bup, consultation_id=answered.id, answer="Ring oss.", now=now + 20 * DAY
+    )
+    report = purge(now=now + 29 * DAY)
+    assert report.consultations_deleted == 0 and Consultation.objects.count() == 2
+    # 30 days after the question nobody answered; the answered one 30 days after its answer.
+    report = purge(now=now + 31 * DAY)
+    assert report.consultations_deleted == 1
+    assert list(Consultation.objects.values_list("id", flat=True)) == [answered.id]
+    assert purge(now=now + 51 * DAY).consultations_deleted == 1
+    assert not Consultation.objects.exists()
+    assert asked.id and AuditEvent.objects.filter(action="consultation.ask").count() == 2

@@ -19,7 +19,10 @@ moment, or a run on another host at once, finds nothing left to do):
    consents).
 5. Blocks (chat.Block) that have ended are deleted. (A block also goes at once when staff
    lift it, and with its identity.)
-6. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
+6. Anonymous consultations (handover.Consultation: a question and its answer, no youth
+   linked) are deleted YOUTHHUB_RETENTION_DAYS after their last step (answered, or asked if
+   never answered), with their data key.
+7. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
 
 What stays: the statistics roll-ups (`stats.Count`, `stats.CapacitySample`: counts only, never
 touched here), the audit log (append-only; it names conversation ids, which then point at
@@ -42,7 +45,7 @@ from django.utils import timezone
 from chat.models import Block, Conversation, ConversationKey, Youth
 from chat.services import conversation_destroy_content
 from youthhub.audit.services import audit_record
-from youthhub.handover.models import HandoverKey
+from youthhub.handover.models import Consultation, HandoverKey
 from youthhub.handover.services import handover_tick
 
 CLOSED = (Conversation.State.ENDED, Conversation.State.ABANDONED, Conversation.State.NO_SHOW)
@@ -59,6 +62,7 @@ class PurgeReport:
     conversations_deleted: int = 0  # closed long ago: the rows themselves
     identities_deleted: int = 0
     blocks_deleted: int = 0  # blocks that ended
+    consultations_deleted: int = 0  # anonymous consultations past retention
     # Not retention, for the operator: sent handovers flagged overdue by handover_tick (audited
     # there), and conversations still open that started longer ago than the retention period
     # (staff should end them; their content is kept while they are open).
@@ -175,6 +179,16 @@ def delete_ended_blocks(now: datetime) -> int:
     return per_model.get(Block._meta.label, 0)
 
 
+def delete_old_consultations(now: datetime) -> int:
+    """Step 6: consultations whose last step (the answer, else the question) is more than
+    YOUTHHUB_RETENTION_DAYS old go, question, answer and data key with them."""
+    cutoff = now - timedelta(days=retention_days())
+    _, per_model = Consultation.objects.filter(
+        Q(answered_at__lte=cutoff) | Q(answered_at__isnull=True, created_at__lte=cutoff)
+    ).delete()
+    return per_model.get(Consultation._meta.label, 0)
+
+
 def _purge(report: PurgeReport) -> None:
     now = report.now
     ticked = handover_tick(now=now)
@@ -185,6 +199,7 @@ def _purge(report: PurgeReport) -> None:
     report.conversations_deleted = delete_old_conversations(now)
     report.identities_deleted = delete_stale_identities(now)
     report.blocks_deleted = delete_ended_blocks(now)
+    report.consultations_deleted = delete_old_consultations(now)
     # Real time, not `now`: a run with a clock moved forward must not log staff out.
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     report.open_older_than_retention = Conversation.objects.filter(

@@ -25,7 +25,8 @@ def publish_handover(
     - the youth (unless it is a draft they never saw): `consent.request` when it was just
       proposed, else `handover.update`; built in bokmål (the socket may re-read it in its own
       language with selectors.handover_for_youth);
-    - the sender, the conversation's assigned staff member and `also_staff`: `handover.update`;
+    - the sender and the conversation's assigned staff member: `handover.update` with the
+      card and its texts; `also_staff` (supervisors, when flagged overdue): the card only;
     - once it was ever sent, the service's partners: `handover.update` with the inbox card,
       or `{id, state, visible: false}` when they may no longer see it.
     """
@@ -43,12 +44,18 @@ def publish_handover(
             items.append(
                 (chat_events.youth_group(handover.youth_id), selectors.frame(kind, handover=view))
             )
-        card = selectors.staff_card(handover, now=now)
+        # The responsible staff get the card with its short texts (the youth's reason, the
+        # decline and its alternative); supervisors told of an overdue one get it without.
+        responsible = selectors.staff_to_tell(handover)
+        cards = {
+            True: selectors.staff_card(handover, now=now, texts=True),
+            False: selectors.staff_card(handover, now=now),
+        }
         for user_id in selectors.staff_to_tell(handover, also=also_staff):
             items.append(
                 (
                     chat_events.staff_user_group(user_id),
-                    selectors.frame("handover.update", handover=card),
+                    selectors.frame("handover.update", handover=cards[user_id in responsible]),
                 )
             )
         if handover.sent_at is not None:

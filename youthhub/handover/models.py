@@ -318,17 +318,17 @@ class Consent(models.Model):
 # Anonymous consultation (Asker's pattern)
 
 
-class Consultation(models.Model):
+class Consultation(WrappedKey):
     """Staff ask a service a question without naming anyone: no link to a youth or a
-    conversation. Question and answer are encrypted under the consultation's own data key."""
+    conversation. Question and answer are encrypted under the consultation's own data key,
+    which is its own row (a WrappedKey: re-wrapped by `manage.py rewrap_keys`; the row is
+    deleted by retention, youthhub/retention.py)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="consultations")
     asked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consultations_asked"
     )
-    master_key_id = models.CharField(max_length=16)
-    wrapped_key = models.BinaryField(null=True)
     question = models.BinaryField()
     answer = models.BinaryField(null=True, blank=True)
     answered_by = models.ForeignKey(
@@ -343,3 +343,6 @@ class Consultation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def context(self) -> str:
+        return f"consultation:{self.id}"

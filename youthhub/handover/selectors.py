@@ -18,9 +18,10 @@ import uuid
 from datetime import datetime
 
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format, time_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from chat.errors import ServiceError
 from chat.models import TOPICS
@@ -61,25 +62,61 @@ def frame(kind: str, **fields) -> dict:
     return {"type": kind, **fields}
 
 
-# The version of the consent question's fixed wording on the youth page (frontend youth.html,
-# "consent" card). Change it whenever that wording changes.
-CONSENT_WORDING = "2026-11-consent-v1"
+# The fixed wording of the consent card on the youth page (frontend/views.py hands it to
+# consent.js, which renders nothing of its own). It is part of every consent's text version:
+# edit a text here or its translation, and an answer given to the old wording is `stale`.
+CONSENT_WORDING = {
+    "question": gettext_lazy(
+        "Can we send this to {service}? They only get what is below, and only for {days} days. "
+        "You can take back your yes at any time."
+    ),
+    "your_answer": gettext_lazy("Your answer"),
+    "answers": {
+        "agree": gettext_lazy("Yes"),
+        "agree_except": gettext_lazy("Yes, but leave some things out"),
+        "change": gettext_lazy("I want something changed first"),
+        "no": gettext_lazy("No"),
+    },
+    "leave_out": gettext_lazy("What should they not get?"),
+    "age": gettext_lazy("How old are you?"),
+    "reason": gettext_lazy("Do you want to say why? (you don't have to)"),
+    "contact": gettext_lazy("How can they reach you? (phone or e-mail; only they will see it)"),
+    "send": gettext_lazy("Send my answer"),
+    "would_share": gettext_lazy("This is what they would get, word for word:"),
+    "shared": gettext_lazy("This is what they got:"),
+    "not_shared": gettext_lazy("Not shared: {topics}"),
+    "your_code": gettext_lazy("Your code for them: {code}. Write it down – it is shown only now."),
+    "withdraw": gettext_lazy("Take back my yes"),
+    "withdraw_help": gettext_lazy("If you take back your yes, they can no longer read it."),
+}
 
 
-def asked_version(handover: Handover, sections: list[dict] | None) -> str:
-    """The version of the consent question as the youth sees it now: the page sends it back
-    with the answer, and a yes counts only for exactly this wording, service, person, reach
-    and these sections (services.consent_answer refuses any other: `stale`)."""
+def consent_wording() -> dict:
+    """CONSENT_WORDING in the active language (what the youth page shows)."""
+
+    def resolve(value):
+        return {k: resolve(v) for k, v in value.items()} if isinstance(value, dict) else str(value)
+
+    return resolve(CONSENT_WORDING)
+
+
+def asked_version(view: dict) -> str:
+    """The version of the consent question exactly as the youth sees it now, in the active
+    language: the page's wording (consent_wording) and everything of the youth view it renders
+    (service, person, reach, status, every section's label and text, the choices and notes of
+    `ask`). The page sends it back with the answer, and a yes counts only for exactly this
+    text (services.consent_answer refuses any other: `stale`)."""
+    shown = {k: v for k, v in view.items() if k != "ask"}
+    shown["ask"] = {k: v for k, v in (view.get("ask") or {}).items() if k != "text_version"}
     return consent_text_version(
         json.dumps(
             {
-                "wording": CONSENT_WORDING,
-                "service": handover.service_id,
-                "named_person": handover.named_person,
-                "reach": handover.reach,
-                "sections": sections,
+                "language": translation.get_language(),
+                "wording": consent_wording(),
+                "view": shown,
             },
             sort_keys=True,
+            ensure_ascii=False,
         )
     )
 
@@ -332,9 +369,78 @@ def _consent_card(consent: Consent | None) -> dict | None:
     }
 
 
-def staff_card(handover: Handover, *, now: datetime | None = None) -> dict:
-    """A handover as staff see it in lists and updates: no summary text."""
+# What staff are told after the youth's answer (docs/handover.md): keys of a card's
+# `guidance`, shown in the staff member's own language (the dashboard's strings).
+STAFF_GUIDANCE = {
+    "under_16": gettext_lazy(
+        "The youth says they are under 16. Parents or guardians normally consent to health "
+        "care (pasient- og brukerrettighetsloven § 4-3): talk with the youth about involving "
+        "a parent, and listen to what they want. The receiving service is told the age band. "
+        "Your duty to report serious neglect to child welfare still applies."
+    ),
+    "no": gettext_lazy(
+        "The youth said no. You may ask gently why, and say what the service could offer; "
+        "respect the answer and never push. Nothing was sent."
+    ),
+    "change": gettext_lazy(
+        "The youth wants changes. Ask what they want changed, edit, and propose again."
+    ),
+}
+
+
+def latest_answer(handover: Handover) -> Consent | None:
+    """The youth's last answer to the handover (a yes, a no or a request for changes)."""
+    return handover.consents.order_by("-given_at").first()
+
+
+def staff_guidance(handover: Handover, latest: Consent | None) -> list[str]:
+    """Keys of STAFF_GUIDANCE for the handover as it stands: after a no or a request for
+    changes, ask why and never push; after a yes from someone under 16, involving parents."""
+    keys = []
+    if latest is not None:
+        if handover.state == Handover.State.REFUSED and latest.answer == Consent.Answer.NO:
+            keys.append("no")
+        if (
+            handover.state == Handover.State.CHANGES_REQUESTED
+            and latest.answer == Consent.Answer.CHANGE
+        ):
+            keys.append("change")
+    consent = handover.consent
+    if (
+        consent is not None
+        and consent.age_band == AgeBand.UNDER_16
+        and handover.state in ("sent", "accepted", "declined", "met")
+    ):
+        keys.append("under_16")
+    return keys
+
+
+def guidance_text(keys: list[str]) -> str:
+    return " ".join(str(STAFF_GUIDANCE[key]) for key in keys)
+
+
+def staff_card(handover: Handover, *, now: datetime | None = None, texts: bool = False) -> dict:
+    """A handover as staff see it in lists and updates: no summary text. `texts`: for the
+    staff responsible for it (its sender and the conversation's staff member now), also the
+    youth's reason for a no / change and the service's decline reason and alternative offer
+    (decrypted; None once the content is deleted)."""
     now = now or timezone.now()
+    latest = latest_answer(handover)
+    key = data_key(handover.id) if texts else None
+    youth_answer = None
+    if latest is not None:
+        youth_answer = {
+            "answer": latest.answer,
+            "at": latest.given_at.isoformat(),
+            "age_band": latest.age_band or None,
+            "reason": open_field(key, handover.id, f"reason:{latest.id}", latest.reason),
+        }
+    decline = None
+    if handover.state == Handover.State.DECLINED or handover.decline_reason is not None:
+        decline = {
+            "reason": open_field(key, handover.id, "decline_reason", handover.decline_reason),
+            "alternative": open_field(key, handover.id, "alternative", handover.alternative),
+        }
     return {
         "id": str(handover.id),
         "conversation_id": str(handover.conversation_id) if handover.conversation_id else None,
@@ -360,6 +466,9 @@ def staff_card(handover: Handover, *, now: datetime | None = None) -> dict:
         "expired_at": _iso(handover.expired_at),
         "closed_at": _iso(handover.closed_at),
         "consent": _consent_card(handover.consent),
+        "youth_answer": youth_answer,
+        "guidance": staff_guidance(handover, latest),
+        "decline": decline,
     }
 
 
@@ -521,7 +630,7 @@ def youth_view(handover: Handover, *, now: datetime | None = None) -> dict:
             "asks_contact": handover.reach == Reach.CONTACT,
             "expires_days": consent_days(),
         }
-        view["ask"]["text_version"] = asked_version(handover, sections)
+        view["ask"]["text_version"] = asked_version(view)
     return view
 
 
@@ -619,14 +728,32 @@ def handover_for_staff(user, handover_id, *, now: datetime | None = None) -> dic
     }
 
 
+def responsible_staff(user, handover: Handover) -> bool:
+    """Whether this staff user answers for the handover now (its sender, or the staff member
+    its conversation is assigned to): they get its short texts on the card (staff_card)."""
+    return staff_relation(user, handover) in ("sender", "conversation")
+
+
+def staff_card_for(user, handover_id, *, now: datetime | None = None) -> dict:
+    """The card of one handover for a staff user who just acted on it."""
+    handover = handover_with_relations(handover_id)
+    return staff_card(handover, now=now, texts=responsible_staff(user, handover))
+
+
 def staff_handovers(user, *, now: datetime | None = None) -> list[dict]:
-    """Handovers this staff member sent or whose conversation they have now (cards)."""
-    rows = (
-        Handover.objects.filter(Q(created_by=user) | Q(conversation__assigned_staff=user))
-        .select_related(*RELATIONS)
-        .order_by("-created_at")
-    )
-    return [staff_card(row, now=now) for row in rows]
+    """Handovers this staff member sent or whose conversation they have now (cards with their
+    texts); for a supervisor also every overdue one (cards without texts): the flag is there
+    after a reconnect too, not only as the live frame of handover_tick."""
+    now = now or timezone.now()
+    mine = Q(created_by=user) | Q(conversation__assigned_staff=user)
+    profile = staff_profile(user)
+    wanted = mine
+    if profile is not None and profile.is_supervisor:
+        wanted = mine | Q(
+            state=Handover.State.SENT, answered_at__isnull=True, reply_expected_by__lt=now
+        )
+    rows = Handover.objects.filter(wanted).select_related(*RELATIONS).order_by("-created_at")
+    return [staff_card(row, now=now, texts=responsible_staff(user, row)) for row in rows]
 
 
 def handovers_overdue(
@@ -699,14 +826,35 @@ def handover_for_partner(user, handover_id, *, now: datetime | None = None) -> d
     withdrawal or expiry. Every successful read is audited (actor_kind "partner").
     Contact details only for the partner who accepted."""
     now = now or timezone.now()
+    handover, refusal = _as_partner(user, handover_id, now)
+    if refusal is not None:
+        raise refusal
+    return partner_detail(handover, user, now=now, via="inbox")
+
+
+def _as_partner(user, handover_id, now: datetime) -> tuple[Handover, ServiceError | None]:
+    """The handover and why this partner may not read it now (None: they may)."""
     profile = partner_profile(user)
     if profile is None:
         raise ServiceError("not_allowed", _("Only partners of a service can read handovers."))
     handover = handover_with_relations(handover_id)
-    refusal = partner_block(handover, profile.service_id, now)
-    if refusal is not None:
+    return handover, partner_block(handover, profile.service_id, now)
+
+
+def partner_handover_state(user, handover_id, *, now: datetime | None = None) -> dict:
+    """Whether a partner of the handover's service may still read it, without its content
+    (so not audited): an open detail page asks now and then, and replaces the summary with
+    `message` once the youth withdrew or the consent ended. `not_found` for another
+    service's handover, as everywhere."""
+    handover, refusal = _as_partner(user, handover_id, now or timezone.now())
+    if refusal is not None and refusal.code == "not_found":
         raise refusal
-    return partner_detail(handover, user, now=now, via="inbox")
+    return {
+        "id": str(handover.id),
+        "state": handover.state,
+        "visible": refusal is None,
+        "message": refusal.message if refusal is not None else None,
+    }
 
 
 def partner_inbox(user, *, now: datetime | None = None) -> list[dict]:
@@ -773,13 +921,7 @@ def partner_may_join(user, conversation_id, *, now: datetime | None = None) -> b
 
 
 def consultation_key(consultation: Consultation) -> bytes | None:
-    if consultation.wrapped_key is None:
-        return None
-    return crypto.unwrap_data_key(
-        consultation.master_key_id,
-        bytes(consultation.wrapped_key),
-        context=f"consultation:{consultation.id}",
-    )
+    return consultation.unwrap(consultation.context())
 
 
 def consultation_aad(consultation_id, field: str) -> str:

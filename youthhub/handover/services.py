@@ -60,7 +60,7 @@ from .models import (
 
 SECTION_MAX_CHARS = 4000
 NAMED_PERSON_MAX = 80
-CONTACT_MAX = 200
+CONTACT_MAX = 500
 REASON_MAX = 1000
 MEETING_WHERE_MAX = 120
 MEETING_WHO_MAX = 80
@@ -478,6 +478,10 @@ def _check_reach(reach) -> str:
     return reach
 
 
+def _person(named_person) -> str:
+    return _text(named_person, code="bad_person", limit=NAMED_PERSON_MAX, what=_("The name"))
+
+
 def _seal(key: bytes, handover_id, field: str, text: str) -> bytes:
     return crypto.seal_text(key, text, aad=selectors.field_aad(handover_id, field))
 
@@ -508,6 +512,15 @@ def _staff_handover(user, handover_id) -> Handover:
     if selectors.staff_relation(user, handover) not in ("sender", "conversation"):
         raise ServiceError("not_allowed", _("You cannot change this handover."))
     return handover
+
+
+def _editable(user, handover_id) -> tuple[Handover, bytes]:
+    """The locked handover and its data key, if `user` may act on it and the youth has not
+    said yes yet (`not_editable` after)."""
+    handover = _staff_handover(user, handover_id)
+    if handover.state not in Handover.EDITABLE_STATES:
+        raise ServiceError("not_editable", _("This handover can no longer be changed."))
+    return handover, _key_or_deleted(handover)
 
 
 def _audit(action: str, handover: Handover, *, actor=None, actor_kind=None, **detail) -> None:
@@ -542,9 +555,7 @@ def handover_draft(
     reach = _check_reach(reach)
     clean = _check_summary(summary)
     scope = _check_scope(scope) if scope is not None else []
-    named_person = _text(
-        named_person, code="bad_person", limit=NAMED_PERSON_MAX, what=_("The name")
-    )
+    named_person = _person(named_person)
     target = _service(service)
     if not target.takes_digital_handovers:
         raise ServiceError(
@@ -602,14 +613,9 @@ def handover_update(
     scope = _check_scope(scope) if scope is not None else None
     reach = _check_reach(reach) if reach is not None else None
     if named_person is not None:
-        named_person = _text(
-            named_person, code="bad_person", limit=NAMED_PERSON_MAX, what=_("The name")
-        )
+        named_person = _person(named_person)
     with transaction.atomic():
-        handover = _staff_handover(user, handover_id)
-        if handover.state not in Handover.EDITABLE_STATES:
-            raise ServiceError("not_editable", _("This handover can no longer be changed."))
-        key = _key_or_deleted(handover)
+        handover, key = _editable(user, handover_id)
         changed = []
         if clean is not None:
             current = selectors.summary_of(handover, key) or {}
@@ -645,6 +651,32 @@ def handover_offer(*, user, conversation_id, service, reach, summary, named_pers
         return handover_propose(user=user, handover_id=draft.id)
 
 
+def _proposal_scope(handover: Handover, summary: dict) -> list[str]:
+    """The sections to ask the youth about: the required ones must have text, and so must
+    every section of the scope (default: every section with text). The conversation must
+    still exist (a proposal is asked in it)."""
+    missing = [key for key in REQUIRED_SECTIONS if not summary.get(key)]
+    if missing:
+        raise ServiceError(
+            "incomplete",
+            _("Fill in before asking the youth: {names}.").format(
+                names=", ".join(str(SUMMARY_SECTIONS[k]) for k in missing)
+            ),
+        )
+    scope = handover.scope or [key for key in SUMMARY_SECTIONS if summary.get(key)]
+    empty = [key for key in scope if not summary.get(key)]
+    if empty:
+        raise ServiceError(
+            "bad_scope",
+            _("These sections are empty: {names}.").format(
+                names=", ".join(str(SUMMARY_SECTIONS[k]) for k in empty)
+            ),
+        )
+    if handover.conversation_id is None:
+        raise ServiceError("closed", _("This conversation has been deleted."))
+    return scope
+
+
 def handover_propose(*, user, handover_id, now: datetime | None = None) -> Handover:
     """Show the handover to the youth and ask for consent (`consent.request`). Needs the
     required sections and a scope of sections that have text (default: every section with
@@ -661,30 +693,48 @@ def handover_propose(*, user, handover_id, now: datetime | None = None) -> Hando
         ):
             raise ServiceError("not_editable", _("This handover can no longer be proposed."))
         summary = selectors.summary_of(handover, _key_or_deleted(handover)) or {}
-        missing = [key for key in REQUIRED_SECTIONS if not summary.get(key)]
-        if missing:
-            raise ServiceError(
-                "incomplete",
-                _("Fill in before asking the youth: {names}.").format(
-                    names=", ".join(str(SUMMARY_SECTIONS[k]) for k in missing)
-                ),
-            )
-        scope = handover.scope or [key for key in SUMMARY_SECTIONS if summary.get(key)]
-        empty = [key for key in scope if not summary.get(key)]
-        if empty:
-            raise ServiceError(
-                "bad_scope",
-                _("These sections are empty: {names}.").format(
-                    names=", ".join(str(SUMMARY_SECTIONS[k]) for k in empty)
-                ),
-            )
-        if handover.conversation_id is None:
-            raise ServiceError("closed", _("This conversation has been deleted."))
-        handover.scope = scope
+        handover.scope = _proposal_scope(handover, summary)
         handover.state = Handover.State.PROPOSED
         handover.proposed_at = now
         handover.save(update_fields=["scope", "state", "proposed_at", "updated_at"])
         _audit("handover.propose", handover, actor=user)
+        publish_handover(handover.id, consent_request=True)
+    return handover
+
+
+def handover_revise(
+    *,
+    user,
+    handover_id,
+    reach: str,
+    summary: dict,
+    named_person: str = "",
+    scope: list[str] | None = None,
+    now: datetime | None = None,
+) -> Handover:
+    """After the youth asked for changes (or before they answered): replace what they are
+    asked about (the whole summary, the sections to share, the named person, the reach) and
+    ask again at once, in one step. The youth gets a new `consent.request`; its text version
+    differs, so an answer to the earlier text is `stale`. The service stays the same (another
+    service needs its own handover). Not after a no (`not_editable`): a no is respected;
+    staff may start a new proposal later if the youth wants one."""
+    now = _now(now)
+    reach = _check_reach(reach)
+    clean = _check_summary(summary)
+    scope = _check_scope(scope) if scope is not None else []
+    named_person = _person(named_person)
+    with transaction.atomic():
+        handover, key = _editable(user, handover_id)
+        previous = handover.state
+        handover.scope = scope
+        handover.scope = _proposal_scope(handover, clean)  # default: every section with text
+        handover.summary = _seal(key, handover.id, "summary", json.dumps(clean))
+        handover.named_person = named_person
+        handover.reach = reach
+        handover.state = Handover.State.PROPOSED
+        handover.proposed_at = now
+        handover.save()
+        _audit("handover.revise", handover, actor=user, previous=previous)
         publish_handover(handover.id, consent_request=True)
     return handover
 
@@ -729,28 +779,11 @@ def handover_close(*, user, handover_id, now: datetime | None = None) -> Handove
 class ConsentResult:
     consent: Consent
     handover: Handover
-    # For the staff member to read (under 16; a no or a change: ask why, never push).
+    # For the staff member to read (under 16; a no or a change: ask why, never push). Staff
+    # get it on the handover card (`guidance`: keys of selectors.STAFF_GUIDANCE).
     guidance: str
     # reach=code: the handover code, shown to the youth this once (only its hash is kept).
     code: str | None = None
-
-
-def _under_16_guidance() -> str:
-    return _(
-        "The youth says they are under 16. Parents or guardians normally consent to health "
-        "care (pasient- og brukerrettighetsloven § 4-3): talk with the youth about involving "
-        "a parent, and listen to what they want. The receiving service is told the age band. "
-        "Your duty to report serious neglect to child welfare still applies."
-    )
-
-
-def _ask_why_guidance(answer: str) -> str:
-    if answer == Consent.Answer.NO:
-        return _(
-            "The youth said no. You may ask gently why, and say what the service could offer; "
-            "respect the answer and never push. Nothing was sent."
-        )
-    return _("The youth wants changes. Ask what they want changed, edit, and propose again.")
 
 
 def _hash_code_secret(secret: str) -> str:
@@ -928,13 +961,9 @@ def consent_answer(
                 else Handover.State.CHANGES_REQUESTED
             )
             handover.save(update_fields=["state", "updated_at"])
-        guidance = []
-        if agreeing and age_band == AgeBand.UNDER_16:
-            guidance.append(_under_16_guidance())
-        if not agreeing:
-            guidance.append(_ask_why_guidance(answer))
+        guidance = selectors.guidance_text(selectors.staff_guidance(handover, consent))
         publish_handover(handover.id)
-    return ConsentResult(consent=consent, handover=handover, guidance=" ".join(guidance), code=code)
+    return ConsentResult(consent=consent, handover=handover, guidance=guidance, code=code)
 
 
 def consent_withdraw(*, youth: Youth, handover_id, now: datetime | None = None) -> Handover:
@@ -1217,11 +1246,10 @@ def consultation_ask(*, user, service, question: str) -> Consultation:
             _("{service} does not answer questions here.").format(service=target.name),
         )
     with transaction.atomic():
-        data_key = crypto.new_data_key()
         consultation = Consultation(service=target, asked_by=user)
-        key_id, wrapped = crypto.wrap_data_key(data_key, context=f"consultation:{consultation.id}")
-        consultation.master_key_id = key_id
-        consultation.wrapped_key = wrapped
+        data_key, stored = Consultation.wrap_new(consultation.context())
+        consultation.master_key_id = stored["master_key_id"]
+        consultation.wrapped = stored["wrapped"]
         consultation.question = crypto.seal_text(
             data_key, question, aad=selectors.consultation_aad(consultation.id, "question")
         )

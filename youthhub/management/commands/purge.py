@@ -15,6 +15,7 @@ LABELS = {
     "conversations_deleted": "old closed conversations deleted",
     "identities_deleted": "stale anonymous identities deleted",
     "blocks_deleted": "blocks that ended, deleted",
+    "consultations_deleted": "anonymous consultations past retention, deleted",
     "handovers_overdue": "sent handovers newly flagged overdue (senders told)",
     "open_older_than_retention": "open conversations older than the retention period (kept)",
 }
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         "Destroy conversation content YOUTHHUB_RETENTION_DAYS after a conversation closed, "
         "delete stale anonymous identities and old closed conversations "
         "(YOUTHHUB_IDENTITY_DAYS), expire handovers whose consent ended, delete blocks that "
-        "ended. Statistics and the audit log stay."
+        "ended, delete anonymous consultations past retention. Statistics and the audit log stay."
     )
 
     def add_arguments(self, parser):

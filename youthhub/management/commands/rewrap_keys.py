@@ -9,7 +9,7 @@ from youthhub.keys import keys_by_master, rewrap_keys
 
 class Command(BaseCommand):
     help = (
-        "Re-wrap every conversation and handover data key that an older master key wraps under "
+        "Re-wrap every conversation, handover and consultation data key that an older master key wraps under "
         "the current one (the first entry of YOUTHHUB_DATA_KEYS). Content is not re-encrypted. "
         "Safe to stop and run again."
     )

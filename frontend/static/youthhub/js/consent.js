@@ -3,6 +3,8 @@
 // status; withdraw at any time. Rules: docs/handover.md.
 import { el } from "./dom.js";
 
+const AGREEING = ["agree", "agree_except"];
+
 export class ConsentView {
   // root: the #handovers section; send(frame): through the youth's socket.
   constructor({ root, strings, send }) {
@@ -93,9 +95,10 @@ export class ConsentView {
     const reasonId = `reason-${id}`;
     const reason = el("div", { hidden: true },
       el("label", { htmlFor: reasonId, textContent: this.s.reason }),
-      el("textarea", { id: reasonId, rows: 2, maxLength: 2000 }));
+      el("textarea", { id: reasonId, rows: 2, maxLength: 1000 }));
     const contactId = `contact-${id}`;
-    const contact = el("div", { hidden: !ask.asks_contact },
+    // Contact details go with a yes only (the server refuses them with a no or a change).
+    const contact = el("div", { hidden: true },
       el("label", { htmlFor: contactId, textContent: this.s.contact }),
       el("textarea", { id: contactId, rows: 2, maxLength: 500 }));
     form.append(answers, except, age, under16, reason, contact,
@@ -105,6 +108,7 @@ export class ConsentView {
       const answer = form.querySelector(`input[name="answer-${id}"]:checked`)?.value;
       except.hidden = answer !== "agree_except";
       reason.hidden = answer !== "change" && answer !== "no";
+      contact.hidden = !(ask.asks_contact && AGREEING.includes(answer));
       under16.hidden = form.querySelector(`input[name="age-${id}"]:checked`)?.value !== "under_16";
     });
     form.addEventListener("submit", (event) => {
@@ -118,7 +122,7 @@ export class ConsentView {
         text_version: ask.text_version,
         exceptions: answer === "agree_except" ? [...except.querySelectorAll("input:checked")].map((i) => i.value) : [],
         reason: reason.hidden ? "" : reason.querySelector("textarea").value,
-        contact: ask.asks_contact ? contact.querySelector("textarea").value : "",
+        contact: contact.hidden ? "" : contact.querySelector("textarea").value,
       };
       const band = form.querySelector(`input[name="age-${id}"]:checked`)?.value;
       if (band) frame.age_band = band;

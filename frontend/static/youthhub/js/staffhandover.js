@@ -3,6 +3,8 @@
 // Rules: docs/handover.md. Nothing is shared until the youth says yes on their own page.
 import { el } from "./dom.js";
 
+// States in which staff may still change what the youth is asked (handover_revise).
+const EDITABLE = ["draft", "proposed", "changes_requested"];
 const SECTIONS = ["concern", "own_words", "tried", "assessment", "interim_plan", "who_does_what", "existing_plan"];
 
 export class HandoverTool {
@@ -56,8 +58,9 @@ export class HandoverTool {
     );
   }
 
-  // Every handover this person sent or follows (supervisors: overdue ones too), in the left
-  // column: the sender stays responsible until the service answers, also after the chat ended.
+  // Every handover this person sent or follows, in the left column: the sender stays
+  // responsible until the service answers, also after the chat ended. Supervisors: every
+  // overdue one too (in the welcome list after a reconnect, and as handover_tick flags it).
   renderAll() {
     const open = [...this.handovers.values()].filter((h) => !["closed", "withdrawn", "expired"].includes(h.state));
     const panel = document.getElementById("handovers-panel");
@@ -97,17 +100,33 @@ export class HandoverTool {
         return;
       }
       form.querySelector(".handover-error").textContent = "";
-      this.connection.send({
-        type: "handover_propose",
-        conversation_id: id,
-        service: Number(service),
-        reach,
-        named_person: form.querySelector(".handover-person").value.trim(),
-        summary,
-      });
+      const proposal = { reach, named_person: form.querySelector(".handover-person").value.trim(), summary };
+      // The youth asked for changes (or has not answered yet): the same service's open
+      // handover is revised and shown to them again; a new proposal would be a conflict.
+      const open = this.editable(id, Number(service));
+      if (open) this.connection.send({ type: "handover_revise", handover_id: open.id, ...proposal });
+      else this.connection.send({ type: "handover_propose", conversation_id: id, service: Number(service), ...proposal });
     });
     form.querySelector(".handover-service").addEventListener("change", () => this.describe(pane));
     this.render(id);
+  }
+
+  editable(conversationId, serviceId) {
+    return [...this.handovers.values()].find((h) => h.conversation_id === conversationId
+      && h.service.id === serviceId && EDITABLE.includes(h.state));
+  }
+
+  // "Change and ask again": the form, set to this handover's service, reach and person.
+  revise(conversationId, card) {
+    const pane = this.panes.get(conversationId);
+    const form = pane.querySelector(".handover-panel");
+    form.hidden = false;
+    pane.querySelector(".handover-service").value = String(card.service.id);
+    this.describe(pane);
+    const reach = form.querySelector(`input[name^=reach][value=${card.reach}]`);
+    if (reach) reach.checked = true;
+    form.querySelector(".handover-person").value = card.named_person || "";
+    form.querySelector("textarea[data-section]").focus();
   }
 
   fillServices(pane) {
@@ -162,6 +181,28 @@ export class HandoverTool {
     return text;
   }
 
+  // What the youth answered and why, what to do about it (guidance), and a decline's reason
+  // and alternative: the texts come only to the staff responsible (the sender and the
+  // conversation's staff member); a supervisor's card has the facts without them.
+  details(card) {
+    const lines = [];
+    const answer = card.youth_answer;
+    if (answer && !["proposed", "draft"].includes(card.state)) {
+      lines.push(el("p", { className: "handover-answer", textContent: this.s.youth_answer[answer.answer] || answer.answer }));
+      if (answer.reason) lines.push(el("p", { className: "handover-reason", textContent: this.fill(this.s.youth_reason, { reason: answer.reason }) }));
+    }
+    for (const key of card.guidance || []) {
+      if (this.s.guidance[key]) lines.push(el("p", { className: "handover-guidance note", textContent: this.s.guidance[key] }));
+    }
+    if (card.decline) {
+      if (card.decline.reason) lines.push(el("p", { className: "handover-decline", textContent: this.fill(this.s.decline_reason, { reason: card.decline.reason }) }));
+      if (card.decline.alternative) lines.push(el("p", { className: "handover-alternative", textContent: this.fill(this.s.alternative, { alternative: card.decline.alternative }) }));
+    }
+    const other = card.answer?.alternative_service;
+    if (other) lines.push(el("p", { className: "handover-alternative-service", textContent: this.fill(this.s.alternative_service, { service: other.name }) }));
+    return lines.length ? el("div", { className: "handover-details" }, ...lines) : null;
+  }
+
   render(conversationId) {
     const pane = this.panes.get(conversationId);
     if (!pane) return;
@@ -169,8 +210,13 @@ export class HandoverTool {
     const list = pane.querySelector(".handover-list");
     list.replaceChildren(
       ...cards.map((card) => {
-        const li = el("li", { className: `handover-card state-${card.state}` }, el("span", { textContent: this.stateText(card) }));
+        const li = el("li", { className: `handover-card state-${card.state}` }, el("span", { textContent: this.stateText(card) }), this.details(card));
         li.dataset.handoverId = card.id;
+        if (EDITABLE.includes(card.state)) {
+          const revise = el("button", { type: "button", className: "revise-handover", textContent: this.s.revise });
+          revise.addEventListener("click", () => this.revise(conversationId, card));
+          li.append(" ", revise);
+        }
         if (["draft", "proposed", "changes_requested", "refused", "declined", "met"].includes(card.state)) {
           const close = el("button", { type: "button", className: "close-handover", textContent: this.s.close });
           close.addEventListener("click", () => this.connection.send({ type: "handover_close", handover_id: card.id }));
