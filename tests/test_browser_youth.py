@@ -227,3 +227,52 @@ def test_the_kiosk_goes_back_to_bokmal_for_the_next_person(daphne_server, team, 
     kiosk.get_by_role("button", name="Done").click()
     expect(kiosk.locator("#kiosk-title")).to_have_text("Hvem vil du snakke med?")
     expect(kiosk.locator("html")).to_have_attribute("lang", "nb")
+
+
+def test_the_kiosk_has_the_crisis_numbers_on_every_screen_and_starts_over(
+    daphne_server, team, browser
+):
+    """A shared tablet: the numbers stay on screen whatever the kiosk shows, one tap from the
+    top; "Start over" leaves nothing of the last person (ticket, QR code, language)."""
+    from playwright.sync_api import expect
+
+    kiosk = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    kiosk.goto(daphne_server["url"] + "/dropin/tonsberg/kiosk/")
+    crisis = kiosk.locator("#crisis")
+
+    def numbers_on_screen(state):
+        expect(crisis).to_be_visible()
+        for number in ("113", "112", "116 111", "116 123"):
+            link = crisis.get_by_role("link", name=number, exact=True)
+            expect(link).to_be_visible()
+            assert link.get_attribute("href") == "tel:" + number.replace(" ", ""), state
+
+    numbers_on_screen("choosing")
+    kiosk.get_by_role("link", name="Akutt hjelp").click()
+    expect(crisis).to_be_in_viewport()
+
+    kiosk.get_by_role("button", name="English").click()
+    kiosk.get_by_role("button", name="First available").click()
+    expect(kiosk.locator("#kiosk-ticket")).not_to_be_empty()
+    expect(kiosk.locator("#kiosk-qr svg")).to_be_visible()
+    numbers_on_screen("a ticket on screen")
+    expect(crisis).to_contain_text("Tell someone who works here")
+
+    kiosk.get_by_role("button", name="Start over").click()
+    expect(kiosk.locator("html")).to_have_attribute("lang", "nb")
+    expect(kiosk.locator("#kiosk-title")).to_have_text("Hvem vil du snakke med?")
+    expect(kiosk.locator("#taken")).to_be_hidden()
+    expect(kiosk.locator("#kiosk-ticket")).to_be_empty()
+    expect(kiosk.locator("#kiosk-qr")).to_be_empty()
+    numbers_on_screen("after starting over")
+
+    # In bokmål too (no language to reset): the ticket is gone from the screen at once.
+    kiosk.get_by_role("button", name="Første ledige").click()
+    expect(kiosk.locator("#kiosk-ticket")).not_to_be_empty()
+    kiosk.get_by_role("button", name="Begynn på nytt").click()
+    expect(kiosk.locator("#choose")).to_be_visible()
+    expect(kiosk.locator("#taken")).to_be_hidden()
+    expect(kiosk.locator("#kiosk-ticket")).to_be_empty()
+    expect(kiosk.locator("#kiosk-wait")).to_be_empty()
+    expect(kiosk.locator("#kiosk-qr")).to_be_empty()
+    screenshot(kiosk, "kiosk-crisis-numbers.png")

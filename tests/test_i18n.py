@@ -281,6 +281,24 @@ def test_every_string_a_script_uses_is_in_the_page(client, arena, ingrid, path):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["nb", "en"])
+@pytest.mark.parametrize("path", ["/", "/dropin/tonsberg/", "/dropin/tonsberg/kiosk/"])
+def test_every_youth_screen_has_the_crisis_numbers_one_tap_away(client, arena, lang, path):
+    from django.utils import translation
+
+    from youthhub.crisis import CRISIS_LINES
+
+    client.cookies["django_language"] = lang
+    text = client.get(path).content.decode()
+    assert 'href="#crisis"' in text  # the link at the top of the screen
+    section = re.search(r'<section id="crisis".*?</section>', text, re.S).group(0)
+    with translation.override(lang):
+        for number, label in CRISIS_LINES:
+            assert f'href="tel:{number.replace(" ", "")}"' in section, number
+            assert str(label) in section, label
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "path", ["/", "/dropin/tonsberg/", "/dropin/tonsberg/kiosk/", "/staff/", "/staff/login/"]
 )
