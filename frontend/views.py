@@ -139,7 +139,11 @@ def kiosk(request, slug):
         "error": _("Something went wrong. Ask someone who works here."),
         "roles": youth_role_labels(),
     }
-    return render(request, "frontend/kiosk.html", {"site": site, "strings": strings})
+    return render(
+        request,
+        "frontend/kiosk.html",
+        {"site": site, "strings": strings, "crisis_lines": CRISIS_LINES},
+    )
 
 
 @login_required

@@ -32,15 +32,22 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    """`python -m youthhub serve` on the test database and Redis; returns once it answers."""
+def server_name(port: int) -> str:
+    return f"youthhub-test-{port}"
+
+
+def start_server(port: int, log_path: Path, **extra_env: str) -> subprocess.Popen:
+    """`python -m youthhub serve` on the test database and Redis; returns once it answers.
+    `extra_env` sets more of its environment (e.g. YOUTHHUB_REQUIRE_2FA="1")."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",  # same password hasher as the tests
-        "DATABASE_URL": _database_url(),
+        # Named, so that its own database sessions can be told from other servers' ones.
+        "DATABASE_URL": _database_url() + f"?application_name={server_name(port)}",
         "YOUTHHUB_SERVE_STATIC": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "YOUTHHUB_QUEUE_TICK_SECONDS": "2",
+        **extra_env,
     }
     with open(log_path, "a") as log:
         proc = subprocess.Popen(
@@ -75,13 +82,18 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
         _wait_for_server_sessions_to_end(terminate=True)
 
 
-def _wait_for_server_sessions_to_end(seconds: float = 10, terminate: bool = False) -> None:
+def _wait_for_server_sessions_to_end(
+    seconds: float = 10, terminate: bool = False, port: int | None = None
+) -> None:
     """The server's database sessions end a moment after it exits; the test database can only
     be dropped after that. At the end of the session (`terminate`), sessions still left after
-    `seconds` (a worker thread's idle connection) are ended so the database can be dropped."""
+    `seconds` (a worker thread's idle connection) are ended so the database can be dropped.
+    With `port`, only the sessions of the server on that port count (others may be running)."""
     from django.db import connection
 
     others = " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    if port is not None:
+        others += f" AND application_name = '{server_name(port)}'"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
@@ -109,15 +121,32 @@ def browser():
         browser.close()
 
 
-def staff_login(page, url, username, password=None):
-    from playwright.sync_api import expect
+@pytest.fixture
+def two_factor_server(transactional_db, tmp_path):
+    """`python -m youthhub serve` like daphne_server, but with two-factor login required (the
+    suite has it off), for one test; returns its URL."""
+    port = _free_port()
+    proc = start_server(port, tmp_path / "server.log", YOUTHHUB_REQUIRE_2FA="1")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+    _wait_for_server_sessions_to_end(port=port)
+
+
+def password_step(page, url, username, password=None):
+    """Open the dashboard, which asks for the login; give the username and password."""
+    from tests.conftest import PASSWORD
 
     page.goto(url + "/staff/")
     page.fill("#id_username", username)
-    from tests.conftest import PASSWORD
-
     page.fill("#id_password", password or PASSWORD)
     page.click("button[type=submit]")
+
+
+def staff_login(page, url, username, password=None):
+    from playwright.sync_api import expect
+
+    password_step(page, url, username, password)
     expect(page.locator("#status")).to_have_text("Online")
 
 

@@ -19,7 +19,7 @@ from django.db import connections
 from django.test import Client, TransactionTestCase
 
 from chat import services
-from tests.browser import browser, daphne_server  # noqa: F401  (fixtures for test_browser*)
+from tests.browser import browser, daphne_server, two_factor_server  # noqa: F401  (fixtures for test_browser*)
 from youthhub.asgi import application
 from youthhub.staff.services import staff_create_or_update
 
@@ -221,3 +221,20 @@ def db_snapshot() -> dict[str, list[str]]:
             for row in model.objects.values()
         )
     return snapshot
+
+
+@pytest.fixture
+def simulated(db):
+    """Three days of traffic through the real services (ORM work before Chromium starts),
+    with the demo staff (supervisor mona, DEMO_PASSWORD)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from youthhub.stats.simulate import simulate
+
+    end = timezone.localdate() - timedelta(days=1)
+    start = end - timedelta(days=2)
+    summary = simulate(start=start, days=3, seed=2, load=0.6)
+    assert summary.errors == 0 and summary.contacts > 50
+    return start, end, summary

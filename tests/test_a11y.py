@@ -4,13 +4,15 @@ and on a desktop screen. A serious or critical violation fails the test with the
 impact, what to do and the elements that break it. Keyboard use is checked by hand: focus is
 visible on every control, the dashboard's tabs and tool panels work without a mouse, and the
 transfer preview dialog closes with Escape. The message lists are live regions: a new message
-is added to them once, not the whole list again."""
+is added to them once, not the whole list again. The supervisors' statistics page and the two
+steps of two-factor login (the code; setting up the app the first time) are checked too."""
 
 import json
+import re
 
 import pytest
 
-from tests.browser import screenshot, staff_login
+from tests.browser import password_step, screenshot, staff_login
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -444,3 +446,73 @@ def test_the_dashboard_tabs_and_tools_work_with_the_keyboard(daphne_server, team
     expect(pane.locator(".transfer-panel")).to_be_hidden()
     expect(transfer).to_have_attribute("aria-expanded", "false")
     expect(transfer).to_be_focused()
+
+
+# -- the supervisors' statistics page ----------------------------------------------------------
+
+
+def test_the_statistics_page(daphne_server, simulated, browser):
+    from playwright.sync_api import expect
+
+    from youthhub.staff.management.commands.seed_demo import DEMO_PASSWORD
+
+    start, end, _ = simulated
+    url = daphne_server["url"]
+    for size in SIZES:
+        mona = new_page(browser, size)
+        staff_login(mona, url, "mona", DEMO_PASSWORD)
+        mona.goto(f"{url}/supervisor/stats/?start={start}&end={end}")
+        expect(mona.locator("#now-staff")).not_to_have_text("…")
+        expect(mona.locator("img.chart")).not_to_have_count(0)
+        assert_accessible(mona, f"statistics with figures ({size})")
+        screenshot(mona, f"a11y-stats-{size}.png")
+
+        # The period the wrong way round: an error, no figures.
+        mona.goto(f"{url}/supervisor/stats/?start={end}&end={start}")
+        expect(mona.locator(".error")).to_be_visible()
+        assert_accessible(mona, f"statistics with an error ({size})")
+        mona.context.close()
+
+
+# -- two-factor login: the code, and setting up the app the first time ---------------------------
+
+
+@pytest.fixture
+def sara_enrolled(team):
+    """Sara has an authenticator app (a confirmed device); Ingrid has none yet."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _, sara = team
+    TOTPDevice.objects.create(user=sara, name="youthhub", confirmed=True)
+
+
+def test_the_two_factor_login_steps(two_factor_server, sara_enrolled, browser):
+    from playwright.sync_api import expect
+
+    url = two_factor_server
+    for size in SIZES:
+        # First login: set up the app (QR code, the key to type instead), then a wrong code.
+        ingrid = new_page(browser, size)
+        password_step(ingrid, url, "ingrid")
+        expect(ingrid).to_have_url(re.compile(r"/staff/login/setup/"))
+        expect(ingrid.locator(".qr.totp svg")).to_be_visible()
+        assert_accessible(ingrid, f"two-factor setup ({size})")
+        screenshot(ingrid, f"a11y-staff-2fa-setup-{size}.png")
+        ingrid.locator("details summary").click()
+        ingrid.fill("#id_code", "000000")
+        ingrid.click("main button[type=submit]")
+        expect(ingrid.locator(".error")).to_be_visible()
+        assert_accessible(ingrid, f"two-factor setup, a wrong code, the key shown ({size})")
+        ingrid.context.close()
+
+        # Enrolled already: the code from the app, then a wrong one.
+        sara = new_page(browser, size)
+        password_step(sara, url, "sara")
+        expect(sara).to_have_url(re.compile(r"/staff/login/code/"))
+        assert_accessible(sara, f"two-factor code ({size})")
+        screenshot(sara, f"a11y-staff-2fa-code-{size}.png")
+        sara.fill("#id_code", "000000")
+        sara.click("main button[type=submit]")
+        expect(sara.locator(".error")).to_be_visible()
+        assert_accessible(sara, f"two-factor code, a wrong code ({size})")
+        sara.context.close()

@@ -19,6 +19,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tests.browser import password_step
 from tests.conftest import PASSWORD, connect
 from youthhub.accounts import sessions, throttle
 from youthhub.audit.models import AuditEvent
@@ -581,21 +582,6 @@ def test_session_tags_name_no_session():
 # -- in Chromium, against a server with two-factor on ------------------------------------------
 
 
-@pytest.fixture
-def two_factor_server(transactional_db, monkeypatch, tmp_path):
-    """`python -m youthhub serve` like the browser tests' server, but with two-factor on."""
-    from tests.browser import _wait_for_server_sessions_to_end, start_server
-    from tests.services import _free_port
-
-    monkeypatch.setenv("YOUTHHUB_REQUIRE_2FA", "1")
-    port = _free_port()
-    proc = start_server(port, tmp_path / "server.log")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
-    _wait_for_server_sessions_to_end()
-
-
 @pytest.mark.services
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
@@ -605,10 +591,7 @@ def test_in_a_browser_enrol_then_log_out_in_another_tab(two_factor_server, ingri
     url = two_factor_server
     context = browser.new_context(locale="en-GB")
     dashboard = context.new_page()
-    dashboard.goto(url + "/staff/")
-    dashboard.fill("#id_username", "ingrid")
-    dashboard.fill("#id_password", PASSWORD)
-    dashboard.click("button[type=submit]")
+    password_step(dashboard, url, "ingrid")
     expect(dashboard).to_have_url(re.compile(r"/staff/login/setup/"))
     expect(dashboard.locator(".qr.totp svg")).to_be_visible()
     try:  # inside Playwright's loop: close the connection the queries open

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.db import connection
 
+from chat.models import Conversation
 from tests.browser import screenshot, staff_login
 from youthhub.audit.models import AuditEvent
 
@@ -115,7 +116,10 @@ def test_a_staff_member_runs_three_chats_transfers_one_and_ends_one(
     screenshot(sara, "staff-transfer-preview.png")
     dialog.locator(".preview-accept").click()
     expect(sara.locator("#tabs .tab", has_text=aliases[1])).to_have_count(1)
-    expect(youth[1].locator("#chat-state")).to_contain_text("Sara")
+    # "{name} has joined the chat and can see what you have written, ..." in bokmål.
+    expect(youth[1].locator("#chat-state")).to_have_text(
+        "Sara er med i samtalen nå og ser det du har skrevet, så du slipper å si det igjen."
+    )
     expect(youth[1].locator("#messages")).to_contain_text("Hei fra ungdom 1")
     expect(pane_of(ingrid, aliases[1]).locator(".chat-state")).to_contain_text("Sara")
     assert "Eksamensstress" not in youth[1].content()
@@ -133,6 +137,16 @@ def test_a_staff_member_runs_three_chats_transfers_one_and_ends_one(
     feedback = youth[2].locator("#feedback")
     expect(feedback).to_be_visible()
     assert "yellow" not in youth[2].content() and "stress" not in youth[2].content()
+    ended_id = pane.get_attribute("id").removeprefix("pane-")
+    try:  # what was stored (inside Playwright's loop: close what the query opens)
+        ended = Conversation.objects.get(id=ended_id)
+        assert (ended.state, ended.tags, ended.triage) == (
+            "ended",
+            ["stress", "school_work"],
+            "yellow",
+        )
+    finally:
+        connection.close()
     screenshot(youth[2], "youth-feedback-360px.png")
     for statement in ("understood", "talked_about", "form", "useful"):
         feedback.locator(f"input[name={statement}][value='5']").check()
@@ -175,9 +189,21 @@ def test_a_returning_youth_reaches_the_same_person_who_sees_the_earlier_chat(
     previous = again.locator("#previous button.choose", has_text="Ingrid")
     expect(previous).to_be_visible()
     screenshot(again, "youth-returning-360px.png")
+    # Sara is on too: a request for anyone would be hers to take as well. This one asked for
+    # Ingrid by name, so only Ingrid may take it; Sara sees it, disabled.
+    sara = browser.new_context(viewport=DESKTOP).new_page()
+    staff_login(sara, url, "sara")
     previous.click()
+    expect(again.locator("#chat-state")).to_contain_text("Ingrid")
+    sara_row = sara.locator("#queue li")
+    expect(sara_row).to_have_count(1)
+    expect(sara_row.locator("button.accept")).to_be_disabled()
+    expect(sara_row).to_contain_text("asked for Ingrid")
+    expect(sara.locator("#take-next")).to_be_disabled()
     row = ingrid.locator("#queue li")
     expect(row).to_have_count(1)
+    expect(row).to_have_class(re.compile(r"\bfor-me\b"))
+    expect(row).to_contain_text("asked for you")
     row.locator("button.accept").click()
     pane = ingrid.locator("#panes .pane:visible")
     earlier = pane.locator(".show-earlier")

@@ -1,27 +1,12 @@
 """The supervisors' statistics page on simulated traffic, in Chromium: filters, charts as
 images, the live panel, a CSV link; staff are turned away. Screenshot saved as an artifact."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from tests.browser import screenshot, staff_login
 from youthhub.staff.management.commands.seed_demo import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def simulated(db):
-    """Three days of traffic through the real services (ORM work before Chromium starts)."""
-    from youthhub.stats.simulate import simulate
-
-    end = timezone.localdate() - timedelta(days=1)
-    start = end - timedelta(days=2)
-    summary = simulate(start=start, days=3, seed=2, load=0.6)
-    assert summary.errors == 0 and summary.contacts > 50
-    return start, end, summary
 
 
 def test_the_statistics_page_on_simulated_traffic(daphne_server, simulated, browser):

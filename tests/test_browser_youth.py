@@ -227,3 +227,146 @@ def test_the_kiosk_goes_back_to_bokmal_for_the_next_person(daphne_server, team, 
     kiosk.get_by_role("button", name="Done").click()
     expect(kiosk.locator("#kiosk-title")).to_have_text("Hvem vil du snakke med?")
     expect(kiosk.locator("html")).to_have_attribute("lang", "nb")
+
+
+def test_the_kiosk_has_the_crisis_numbers_on_every_screen_and_starts_over(
+    daphne_server, team, browser
+):
+    """A shared tablet: the numbers stay on screen whatever the kiosk shows, one tap from the
+    top; "Start over" leaves nothing of the last person (ticket, QR code, language)."""
+    from playwright.sync_api import expect
+
+    kiosk = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    kiosk.goto(daphne_server["url"] + "/dropin/tonsberg/kiosk/")
+    crisis = kiosk.locator("#crisis")
+
+    def numbers_on_screen(state):
+        expect(crisis).to_be_visible()
+        for number in ("113", "112", "116 111", "116 123"):
+            link = crisis.get_by_role("link", name=number, exact=True)
+            expect(link).to_be_visible()
+            assert link.get_attribute("href") == "tel:" + number.replace(" ", ""), state
+
+    numbers_on_screen("choosing")
+    kiosk.get_by_role("link", name="Akutt hjelp").click()
+    expect(crisis).to_be_in_viewport()
+
+    kiosk.get_by_role("button", name="English").click()
+    kiosk.get_by_role("button", name="First available").click()
+    expect(kiosk.locator("#kiosk-ticket")).not_to_be_empty()
+    expect(kiosk.locator("#kiosk-qr svg")).to_be_visible()
+    numbers_on_screen("a ticket on screen")
+    expect(crisis).to_contain_text("Tell someone who works here")
+
+    kiosk.get_by_role("button", name="Start over").click()
+    expect(kiosk.locator("html")).to_have_attribute("lang", "nb")
+    expect(kiosk.locator("#kiosk-title")).to_have_text("Hvem vil du snakke med?")
+    expect(kiosk.locator("#taken")).to_be_hidden()
+    expect(kiosk.locator("#kiosk-ticket")).to_be_empty()
+    expect(kiosk.locator("#kiosk-qr")).to_be_empty()
+    numbers_on_screen("after starting over")
+
+    # In bokmål too (no language to reset): the ticket is gone from the screen at once.
+    kiosk.get_by_role("button", name="Første ledige").click()
+    expect(kiosk.locator("#kiosk-ticket")).not_to_be_empty()
+    kiosk.get_by_role("button", name="Begynn på nytt").click()
+    expect(kiosk.locator("#choose")).to_be_visible()
+    expect(kiosk.locator("#taken")).to_be_hidden()
+    expect(kiosk.locator("#kiosk-ticket")).to_be_empty()
+    expect(kiosk.locator("#kiosk-wait")).to_be_empty()
+    expect(kiosk.locator("#kiosk-qr")).to_be_empty()
+    screenshot(kiosk, "kiosk-crisis-numbers.png")
+
+
+class Sleep:
+    """Sits in the youth page's WebSocket like the phone's radio: `sleep()` cuts the socket and
+    every new one at once (and takes the browser offline), `wake()` lets them through again.
+    Records the frames each way."""
+
+    def __init__(self, context, page):
+        self.context, self.asleep = context, False
+        self.sockets, self.sent, self.received = [], [], []
+        page.route_web_socket("**/ws/youth/", self.route)
+
+    def route(self, ws):
+        if self.asleep:
+            ws.close(code=1001)
+            return
+        server = ws.connect_to_server()
+        self.sockets.append((ws, server))
+        ws.on_message(lambda message: (self.sent.append(json.loads(message)), server.send(message)))
+        server.on_message(
+            lambda message: (self.received.append(json.loads(message)), ws.send(message))
+        )
+
+    def sleep(self):
+        self.asleep = True
+        self.context.set_offline(True)
+        for ws, server in self.sockets:
+            server.close()
+            ws.close(code=1001)
+        self.sockets.clear()
+        self.sent.clear()
+        self.received.clear()
+
+    def wake(self):
+        self.asleep = False
+        self.context.set_offline(False)
+
+
+def test_after_the_phone_slept_the_page_fills_the_gap_without_a_reload(
+    daphne_server, team, browser
+):
+    """The socket died while the phone slept and staff kept writing: back online, the page
+    reconnects by itself, says what it has seen (`last_seq`), and shows every message once, in
+    order. A message the youth wrote while offline is sent once, too."""
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid = browser.new_context().new_page()
+    staff_login(ingrid, url, "ingrid")
+    context = browser.new_context(viewport=PHONE)
+    youth = context.new_page()
+    radio = Sleep(context, youth)
+    youth.goto(url + "/")
+    youth.locator("#people .card", has_text="Ingrid").locator("button.choose").click()
+    ingrid.locator("#queue li button.accept").click()
+    expect(youth.locator("#chat-state")).to_contain_text("Ingrid er her")
+    youth.fill("#text", "Hei, er du der?")
+    youth.press("#text", "Enter")
+    pane = ingrid.locator("#panes .pane:visible")
+    expect(pane.locator(".msg.theirs .text")).to_have_text(["Hei, er du der?"])
+    pane.locator(".composer textarea").fill("Ja, jeg er her.")
+    pane.locator(".composer textarea").press("Enter")
+    shown = youth.locator("#messages .msg .text")
+    expect(shown).to_have_text(["Hei, er du der?", "Ja, jeg er her."])
+    youth.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    radio.sleep()
+    expect(youth.locator("#status")).to_have_attribute("data-state", "offline")
+    written = [f"Melding {n} mens mobilen sov" for n in range(1, 4)]
+    for text in written:
+        pane.locator(".composer textarea").fill(text)
+        pane.locator(".composer textarea").press("Enter")
+    expect(pane.locator(".msg.mine:not(.pending)")).to_have_count(4)  # stored on the server
+    youth.fill("#text", "Sorry, mobilen døde")
+    youth.press("#text", "Enter")
+    expect(youth.locator("#messages .msg.pending")).to_have_count(1)
+    assert radio.received == []  # nothing reached the page meanwhile
+
+    radio.wake()
+    expect(youth.locator("#status")).to_have_attribute("data-state", "online")
+    everything = ["Hei, er du der?", "Ja, jeg er her.", *written, "Sorry, mobilen døde"]
+    expect(youth.locator("#messages .msg:not(.pending) .text")).to_have_text(everything)
+    expect(youth.locator("#messages .msg")).to_have_count(len(everything))
+    expect(pane.locator(".msg .text")).to_have_text(everything)
+    assert youth.evaluate("window.sameDocument") is True
+    # It asked for what came after the last message it had (seq 2) and got the gap from the
+    # database after `welcome`, each message once, in order; then its own message's echo.
+    hello = next(f for f in radio.sent if f["type"] == "hello")
+    assert hello["last_seq"] == 2
+    types = [f["type"] for f in radio.received]
+    after_welcome = radio.received[types.index("welcome") :]
+    messages = [(f["seq"], f["text"]) for f in after_welcome if f["type"] == "message"]
+    assert messages == list(enumerate(everything, start=1))[2:], types
+    screenshot(youth, "youth-after-sleep-360px.png")

@@ -262,22 +262,105 @@ def test_staff_pages_follow_the_browser_language_when_nothing_was_chosen(client)
 
 # -- every text the scripts show comes from the page ------------------------------------------
 
-PAGE_SCRIPTS = {
-    "/": ["youth.js", "chatview.js", "waittext.js"],
-    "/dropin/tonsberg/kiosk/": ["kiosk.js", "waittext.js"],
-    "/staff/": ["staff.js", "chatview.js"],
+# Which page each script runs on, and which part of that page's strings (its json_script
+# "strings" block) it is given: the key path from the top. Every script that reads translated
+# strings is listed (the guard below), each on every page that loads it.
+SCRIPT_STRINGS = {
+    "youth.js": [("youth", ())],
+    "consent.js": [("youth", ("consent",))],
+    "waittext.js": [("youth", ()), ("kiosk", ())],
+    "chatview.js": [("youth", ()), ("staff", ()), ("partner_chat", ())],
+    "kiosk.js": [("kiosk", ())],
+    "staff.js": [("staff", ())],
+    "staffwork.js": [("staff", ("work",))],
+    "staffhandover.js": [("staff", ("work", "handover"))],
+    "partner.js": [("partner_chat", ())],
+    "stats.js": [("stats", ())],
 }
+# How a script reads its part: `strings.x`, `this.strings.x`, or `this.s.x` (a class that keeps
+# its part as `this.s`).
+READS = re.compile(r"\bstrings\.(\w+)|\bthis\.s\.(\w+)")
+
+
+def keys_read(script: str) -> set[str]:
+    return {a or b for a, b in READS.findall((JS / script).read_text())}
+
+
+def test_every_script_that_reads_strings_is_checked():
+    reading = {path.name for path in JS.glob("*.js") if keys_read(path.name)}
+    assert reading == set(SCRIPT_STRINGS)
+
+
+def page_response(page: str, team, make_youth, make_staff):
+    """The page, rendered for someone who may see it."""
+    ingrid, _ = team
+    client = Client()
+    if page == "youth":
+        return client.get("/")
+    if page == "kiosk":
+        return client.get("/dropin/tonsberg/kiosk/")
+    if page == "staff":
+        client.force_login(ingrid)
+        return client.get("/staff/")
+    if page == "stats":
+        client.force_login(make_staff("mona", "social_worker", is_supervisor=True))
+        return client.get("/supervisor/stats/")
+    # A warm handover to BUP, consented: the partner's chat page.
+    from tests.test_partner_pages import chatting, make_partner, send_handover
+    from youthhub.handover.services import service_directory_seed
+
+    service_directory_seed()
+    conversation = chatting(make_youth, ingrid)
+    send_handover(ingrid, conversation, reach="warm")
+    client.force_login(make_partner("bup", "bup-vestfold", "Kari, BUP"))
+    return client.get(f"/partner/chat/{conversation.id}/")
+
+
+def loaded_scripts(html: str) -> set[str]:
+    """The page's modules and, through their imports, every module they load."""
+    todo = re.findall(r'<script[^>]* src="/static/youthhub/js/([\w.]+)"', html)
+    loaded = set()
+    while todo:
+        name = todo.pop()
+        if name not in loaded:
+            loaded.add(name)
+            todo += re.findall(r'^import .* from "\./([\w.]+)";$', (JS / name).read_text(), re.M)
+    return loaded
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", PAGE_SCRIPTS)
-def test_every_string_a_script_uses_is_in_the_page(client, arena, ingrid, path):
-    client.force_login(ingrid)
-    keys = set(page_strings(client.get(path)))
-    used = set()
-    for name in PAGE_SCRIPTS[path]:
-        used |= set(re.findall(r"\bstrings\.(\w+)", (JS / name).read_text()))
-    assert used and used <= keys, used - keys
+@pytest.mark.parametrize("page", ["youth", "kiosk", "staff", "stats", "partner_chat"])
+def test_every_string_a_script_uses_is_in_the_page(team, make_youth, make_staff, page):
+    response = page_response(page, team, make_youth, make_staff)
+    assert response.status_code == 200
+    strings = page_strings(response)
+    expected = {script for script, uses in SCRIPT_STRINGS.items() for on, _ in uses if on == page}
+    assert expected == loaded_scripts(response.content.decode()) & set(SCRIPT_STRINGS)
+    for script, uses in SCRIPT_STRINGS.items():
+        for key_path in (path for on, path in uses if on == page):
+            part = strings
+            for key in key_path:
+                part = part[key]
+            missing = keys_read(script) - set(part)
+            assert not missing, f"{script} on {page} reads {sorted(missing)}, not in the page"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["nb", "en"])
+@pytest.mark.parametrize("path", ["/", "/dropin/tonsberg/", "/dropin/tonsberg/kiosk/"])
+def test_every_youth_screen_has_the_crisis_numbers_one_tap_away(client, arena, lang, path):
+    from django.utils import translation
+
+    from youthhub.crisis import CRISIS_LINES
+
+    client.cookies["django_language"] = lang
+    text = client.get(path).content.decode()
+    assert 'href="#crisis"' in text  # the link at the top of the screen
+    section = re.search(r'<section id="crisis".*?</section>', text, re.S).group(0)
+    with translation.override(lang):
+        for number, label in CRISIS_LINES:
+            assert f'href="tel:{number.replace(" ", "")}"' in section, number
+            assert str(label) in section, label
 
 
 @pytest.mark.django_db

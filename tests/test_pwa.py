@@ -26,6 +26,16 @@ def test_the_manifest_is_linked_and_names_the_app_neutrally(client):
     assert {"192x192", "512x512", "any"} <= sizes
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["nb", "en"])
+@pytest.mark.parametrize("path", ["/", "/dropin/tonsberg/"])
+def test_the_page_title_is_the_app_name_and_nothing_more(client, arena, lang, path):
+    """What a glance at the phone's tabs or app switcher shows (docs/privacy.md)."""
+    client.cookies["django_language"] = lang
+    page = client.get(path).content.decode()
+    assert re.search(r"<title>(.*?)</title>", page, re.S).group(1) == "Ung chat"
+
+
 @pytest.mark.parametrize("size", [192, 512])
 def test_the_png_icons_are_real_pngs_of_their_size(size):
     path = finders.find(f"youthhub/icons/icon-{size}.png")

@@ -124,6 +124,14 @@ async def test_end_with_tags_asks_for_feedback_and_the_youth_answers(team, make_
     assert [c["title"] for c in welcome["canned"]] == ["Hei"]
     assert "self_harm" in welcome["tags"] and welcome["capacity"] == 3
     youth, conversation_id, _ = await youth_chatting_with(make_youth, ingrid_ws, ingrid)
+
+    @database_sync_to_async
+    def stored():
+        c = Conversation.objects.get(id=conversation_id)
+        return c.state, c.tags, c.triage
+
+    before = await stored()
+    assert before == ("active", [], "")
     await ingrid_ws.send_json_to(
         {"type": "end", "conversation_id": conversation_id, "tags": ["nope"], "triage": "red"}
     )
@@ -132,6 +140,7 @@ async def test_end_with_tags_asks_for_feedback_and_the_youth_answers(team, make_
         {"type": "end", "conversation_id": conversation_id, "triage": "blue"}
     )
     assert (await receive_until(ingrid_ws, "error"))["code"] == "bad_frame"
+    assert await stored() == before
     await ingrid_ws.send_json_to(
         {
             "type": "end",
@@ -143,6 +152,7 @@ async def test_end_with_tags_asks_for_feedback_and_the_youth_answers(team, make_
     )
     ended = await receive_until(youth, "ended")
     assert ended["feedback"] is True and "triage" not in ended and "tags" not in ended
+    assert await stored() == ("ended", ["family"], "green")
     await youth.send_json_to(
         {"type": "feedback", "conversation_id": conversation_id, "scores": {"useful": 9}}
     )

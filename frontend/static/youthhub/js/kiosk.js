@@ -45,12 +45,17 @@ function resetLanguage() {
   return true;
 }
 
+// Back to the first screen with nothing of the last person on it ("Done", "Start over", or a
+// minute after a ticket was taken).
 function reset() {
   clearTimeout(resetTimer);
   if (resetLanguage()) return;
   $("taken").hidden = true;
   $("choose").hidden = false;
+  for (const id of ["kiosk-ticket", "kiosk-wait", "kiosk-error"]) $(id).textContent = "";
   $("kiosk-qr").replaceChildren();
+  delete $("kiosk-qr").dataset.followUrl;
+  window.scrollTo(0, 0);
   refresh();
 }
 
@@ -82,5 +87,6 @@ $("choose").addEventListener("click", (event) => {
   if (b) take(JSON.parse(b.dataset.target));
 });
 $("kiosk-done").addEventListener("click", reset);
+$("kiosk-restart").addEventListener("click", reset);
 refresh();
 setInterval(() => $("taken").hidden && refresh(), 20000);

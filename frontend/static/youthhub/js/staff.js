@@ -103,16 +103,8 @@ function crisisAlert(alert) {
   $("crisis-banner").textContent = fill(strings.crisis_banner, { who });
   $("crisis-banner").hidden = false;
   document.title = fill(strings.alert_title, { who });
-  try {
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    tone.frequency.value = 660;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.6);
-  } catch {
-    /* the banner is enough */
-  }
+  // The banner and title always; the tone and a desktop notification only for those who
+  // opted in (staffwork.js `notify`, called for the same frame).
   setTimeout(() => {
     $("crisis-banner").hidden = true;
     document.title = strings.title;

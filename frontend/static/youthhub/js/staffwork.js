@@ -111,8 +111,9 @@ export class StaffWork {
   queueChanged(queue) {
     const ids = new Set(queue.map((e) => e.conversation_id));
     if (this.seenQueue) {
-      const fresh = queue.filter((e) => !this.seenQueue.has(e.conversation_id) && e.claimable);
-      if (fresh.length) this.notify(this.s.notify_new, fresh.some((e) => e.crisis));
+      // A crisis has its own alert (`crisis.alert`, below): one notification, not two.
+      const fresh = queue.filter((e) => !this.seenQueue.has(e.conversation_id) && e.claimable && !e.crisis);
+      if (fresh.length) this.notify(this.s.notify_new);
     }
     this.seenQueue = ids;
   }
