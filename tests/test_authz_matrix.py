@@ -775,6 +775,8 @@ FAKE_TOKEN = "x" * 43  # what someone without a youth token says in a youth hell
 
 @dataclass(frozen=True)
 class Who:
+    """Who a role is in the world `build_world` makes, and what of A's chat is theirs."""
+
     user: str | None = None  # world attribute: the login whose session cookie the socket sends
     token: str | None = None  # world attribute: the youth token said in hello
     conversation: str = "conversation"  # world attribute: the chat a partner's hello names
@@ -843,19 +845,19 @@ def conv(w) -> str:
 # Youth frames name no conversation but their own (a youth has one at a time), except hello's
 # conversation_id and the ids in feedback / consent / consent_withdraw. Each column runs its
 # rows in this order on one socket: for youth A a story (in a chat, it ends, a new request).
-Y = ("youth", "other_youth", "new_youth")
+YOUTH_COLUMNS = ("youth", "other_youth", "new_youth")
 
 
-def youth_rows(frame, youth, other_youth, new_youth=None) -> On:
+def youth_row(frame, youth, other_youth, new_youth=None) -> On:
     return on(frame, youth=youth, other_youth=other_youth, new_youth=new_youth or other_youth)
 
 
 NO_CHAT = Refused("no_conversation")
 YOUTH_SOCKET = Socket(
-    Y,
+    YOUTH_COLUMNS,
     "hello",
     {
-        "hello": youth_rows(
+        "hello": youth_row(
             lambda w, me: {
                 "type": "hello",
                 "token": me.token,
@@ -865,35 +867,35 @@ YOUTH_SOCKET = Socket(
             Allowed("welcome"),
             Allowed("welcome"),
         ),
-        "message": youth_rows(
+        "message": youth_row(
             lambda w, me: {"type": "message", "client_id": "y1", "text": "Hei"},
             Allowed("message", MESSAGE, CONVERSATION),
             Allowed("message", MESSAGE, CONVERSATION),
             NO_CHAT,
         ),
-        "typing": youth_rows(
+        "typing": youth_row(
             lambda w, me: {"type": "typing", "active": True}, Allowed(None), Allowed(None), NO_CHAT
         ),
-        "read": youth_rows(
+        "read": youth_row(
             lambda w, me: {"type": "read", "seq": 1},
             Allowed(None, CONVERSATION),
             Allowed(None, CONVERSATION),
             NO_CHAT,
         ),
-        "sync": youth_rows(
+        "sync": youth_row(
             lambda w, me: {"type": "sync", "after_seq": 0},
             Allowed("history"),
             Allowed("history"),
             NO_CHAT,
         ),
         # Without a chat, crisis starts one: N is in a chat from here on.
-        "crisis": youth_rows(
+        "crisis": youth_row(
             lambda w, me: {"type": "crisis"},
             Allowed("crisis_info", CONVERSATION),
             Allowed("crisis_info", CONVERSATION),
             Allowed("crisis_info", CONVERSATION, "chat.ConversationKey"),
         ),
-        "feedback": youth_rows(
+        "feedback": youth_row(
             lambda w, me: {
                 "type": "feedback",
                 "conversation_id": str(w.earlier.id),  # A's earlier chat
@@ -902,7 +904,7 @@ YOUTH_SOCKET = Socket(
             Allowed("feedback.thanks", "chat.Feedback", STATS),
             NOT_ALLOWED,
         ),
-        "consent": youth_rows(
+        "consent": youth_row(
             lambda w, me: {
                 "type": "consent",
                 "handover_id": str(w.proposed.id),  # proposed to A, not answered yet
@@ -914,7 +916,7 @@ YOUTH_SOCKET = Socket(
             Allowed("consent.result", "handover.Consent", "handover.Handover", AUDIT, STATS),
             NOT_ALLOWED,
         ),
-        "consent_withdraw": youth_rows(
+        "consent_withdraw": youth_row(
             lambda w, me: {"type": "consent_withdraw", "handover_id": str(w.warm.id)},
             Allowed(
                 "handover.update",
@@ -925,19 +927,19 @@ YOUTH_SOCKET = Socket(
             ),
             NOT_ALLOWED,
         ),
-        "ping": youth_rows(lambda w, me: {"type": "ping"}, Allowed("pong"), Allowed("pong")),
+        "ping": youth_row(lambda w, me: {"type": "ping"}, Allowed("pong"), Allowed("pong")),
         # A's chat ends with Ingrid's transfer offer still pending: it is withdrawn (audited).
-        "end": youth_rows(
+        "end": youth_row(
             lambda w, me: {"type": "end"},
             Allowed("ended", CONVERSATION, "chat.Transfer", STATS, AUDIT),
             Allowed("ended", CONVERSATION, STATS),
         ),
-        "request": youth_rows(
+        "request": youth_row(
             lambda w, me: {"type": "request", "target": "any"},
             Allowed("queued", CONVERSATION, "chat.ConversationKey"),
             Allowed("queued", CONVERSATION, "chat.ConversationKey"),
         ),
-        "change": youth_rows(
+        "change": youth_row(
             lambda w, me: {"type": "change", "target": {"role": "psychologist"}},
             Allowed("queued", CONVERSATION),
             Allowed("queued", CONVERSATION),
@@ -950,10 +952,10 @@ YOUTH_SOCKET = Socket(
 # chat, Ingrid's transfer of A's chat to Tor and Tor's transfers to her. Sara (a colleague at
 # the same arena) and Siri (a supervisor) are in none of it. Ingrid runs the rows in this
 # order on one socket: a story of a shift (A's chat ends last).
-S = ("assigned_staff", "unassigned_staff", "supervisor")
+STAFF_COLUMNS = ("assigned_staff", "unassigned_staff", "supervisor")
 
 
-def staff_rows(frame, assigned, others=NOT_ALLOWED, *, supervisor=None) -> On:
+def staff_row(frame, assigned, others=NOT_ALLOWED, *, supervisor=None) -> On:
     """Ingrid's outcome, and Sara's (Siri's too unless given)."""
     return on(
         frame, assigned_staff=assigned, unassigned_staff=others, supervisor=supervisor or others
@@ -961,7 +963,7 @@ def staff_rows(frame, assigned, others=NOT_ALLOWED, *, supervisor=None) -> On:
 
 
 def everyone_in(frame, outcome) -> On:
-    return on(frame, **dict.fromkeys(S, outcome))
+    return on(frame, **dict.fromkeys(STAFF_COLUMNS, outcome))
 
 
 def staff_frame(frame_type: str, **fields):
@@ -982,7 +984,7 @@ def ids(name: str, index: int | None = None):
 
 TAKE = Allowed("assigned", CONVERSATION)
 STAFF_SOCKET = Socket(
-    S,
+    STAFF_COLUMNS,
     "connect",
     {
         "hello": everyone_in(
@@ -990,61 +992,61 @@ STAFF_SOCKET = Socket(
             Allowed("welcome"),
         ),
         # Both youths asked for Ingrid by name: nobody else may take them.
-        "accept": staff_rows(
+        "accept": staff_row(
             staff_frame("accept", conversation_id=ids("asked_for_ingrid", 0)),
             TAKE,
             Refused("not_chosen"),
         ),
-        "claim_next": staff_rows(staff_frame("claim_next"), TAKE, Refused("queue_empty")),
-        "arrived": staff_rows(staff_frame("arrived", conversation_id=ids("ticket")), TAKE),
-        "no_show": staff_rows(
+        "claim_next": staff_row(staff_frame("claim_next"), TAKE, Refused("queue_empty")),
+        "arrived": staff_row(staff_frame("arrived", conversation_id=ids("ticket")), TAKE),
+        "no_show": staff_row(
             staff_frame("no_show", conversation_id=ids("ticket_no_show")),
             Allowed("ended", CONVERSATION, STATS),
         ),
-        "transfer_preview": staff_rows(
+        "transfer_preview": staff_row(
             staff_frame("transfer_preview", transfer_id=ids("to_ingrid")),
             Allowed("transfer.preview", AUDIT),
         ),
-        "transfer_accept": staff_rows(
+        "transfer_accept": staff_row(
             staff_frame("transfer_accept", transfer_id=ids("to_ingrid")),
             Allowed("assigned", CONVERSATION, "chat.Transfer", AUDIT),
         ),
-        "transfer_decline": staff_rows(
+        "transfer_decline": staff_row(
             staff_frame("transfer_decline", transfer_id=ids("to_ingrid_declined")),
             Allowed(None, "chat.Transfer", AUDIT),
         ),
-        "transfer_cancel": staff_rows(
+        "transfer_cancel": staff_row(
             staff_frame("transfer_cancel", transfer_id=ids("transfer")),
             Allowed(None, "chat.Transfer", AUDIT),
         ),
-        "transfer": staff_rows(
+        "transfer": staff_row(
             staff_frame(
                 "transfer", conversation_id=conv, target={"role": "health_nurse"}, note="Til deg"
             ),
             Allowed("transfer.offer", "chat.Transfer", "chat.Note", AUDIT),
         ),
-        "message": staff_rows(
+        "message": staff_row(
             staff_frame("message", conversation_id=conv, client_id="s1", text="Hei"),
             Allowed("message", MESSAGE, CONVERSATION),
         ),
-        "typing": staff_rows(
+        "typing": staff_row(
             staff_frame("typing", conversation_id=conv, active=True), Allowed(None)
         ),
-        "read": staff_rows(
+        "read": staff_row(
             staff_frame("read", conversation_id=conv, seq=1), Allowed(None, CONVERSATION)
         ),
-        "sync": staff_rows(
+        "sync": staff_row(
             staff_frame("sync", conversation_id=conv, after_seq=0), Allowed("history")
         ),
-        "note": staff_rows(
+        "note": staff_row(
             staff_frame("note", conversation_id=conv, client_id="n9", text="Notat"),
             Allowed("note", "chat.Note", AUDIT),
         ),
-        "earlier": staff_rows(
+        "earlier": staff_row(
             staff_frame("earlier", conversation_id=conv, earlier_id=ids("earlier")),
             Allowed("earlier", AUDIT),
         ),
-        "handover_propose": staff_rows(
+        "handover_propose": staff_row(
             staff_frame(
                 "handover_propose",
                 conversation_id=conv,
@@ -1054,7 +1056,7 @@ STAFF_SOCKET = Socket(
             ),
             Allowed("handover.update", "handover.Handover", "handover.HandoverKey", AUDIT),
         ),
-        "handover_close": staff_rows(
+        "handover_close": staff_row(
             staff_frame("handover_close", handover_id=ids("proposed")),
             Allowed("handover.update", "handover.Handover", "handover.HandoverKey", AUDIT),
         ),
@@ -1065,11 +1067,11 @@ STAFF_SOCKET = Socket(
         "consultations": everyone_in(staff_frame("consultations"), Allowed("consultations")),
         # Only the staff member in the chat blocks the youth behind it (a supervisor who is
         # not in it neither); a block is lifted by whoever placed it, or by a supervisor.
-        "block": staff_rows(
+        "block": staff_row(
             staff_frame("block", conversation_id=ids("to_block"), duration="1h"),
             Allowed("block.update", "chat.Block", CONVERSATION, STATS, AUDIT),
         ),
-        "unblock": staff_rows(
+        "unblock": staff_row(
             staff_frame("unblock", block_id=ids("block")),
             Allowed("block.update", "chat.Block", AUDIT),
             supervisor=Allowed("block.update", "chat.Block", AUDIT),
@@ -1081,7 +1083,7 @@ STAFF_SOCKET = Socket(
             staff_frame("capacity", capacity=4), Allowed("capacity", "staff.StaffProfile")
         ),
         "shift": everyone_in(staff_frame("shift"), Allowed("shift")),
-        "end": staff_rows(
+        "end": staff_row(
             staff_frame("end", conversation_id=conv, tags=["family"], triage="red"),
             Allowed("ended", CONVERSATION, "chat.Transfer", STATS, AUDIT),
         ),
@@ -1093,10 +1095,10 @@ STAFF_SOCKET = Socket(
 # Partner frames: BUP in A's chat (a warm handover A said yes to), HFU in A's chat (a warm
 # handover proposed, not answered) and BUP in youth C's chat (a contact handover it accepted,
 # no warm one). Only a valid warm handover lets a partner in; the rest is hello_required.
-P = ("partner", "other_partner", "partner_no_warm_handover")
+PARTNER_COLUMNS = ("partner", "other_partner", "partner_no_warm_handover")
 
 
-def partner_rows(frame, partner) -> On:
+def partner_row(frame, partner) -> On:
     return on(
         frame,
         partner=partner,
@@ -1106,7 +1108,7 @@ def partner_rows(frame, partner) -> On:
 
 
 PARTNER_SOCKET = Socket(
-    P,
+    PARTNER_COLUMNS,
     "connect",
     {
         "hello": on(
@@ -1115,13 +1117,13 @@ PARTNER_SOCKET = Socket(
             other_partner=NOT_ALLOWED,
             partner_no_warm_handover=NOT_ALLOWED,
         ),
-        "message": partner_rows(
+        "message": partner_row(
             lambda w, me: {"type": "message", "client_id": "p1", "text": "Hei fra BUP"},
             Allowed("message", MESSAGE, CONVERSATION),
         ),
-        "typing": partner_rows(lambda w, me: {"type": "typing", "active": True}, Allowed(None)),
-        "sync": partner_rows(lambda w, me: {"type": "sync", "after_seq": 0}, Allowed("history")),
-        "ping": partner_rows(lambda w, me: {"type": "ping"}, Allowed("pong")),
+        "typing": partner_row(lambda w, me: {"type": "typing", "active": True}, Allowed(None)),
+        "sync": partner_row(lambda w, me: {"type": "sync", "after_seq": 0}, Allowed("history")),
+        "ping": partner_row(lambda w, me: {"type": "ping"}, Allowed("pong")),
     },
 )
 
