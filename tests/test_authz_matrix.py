@@ -10,11 +10,18 @@ Two tables, both read as "row → {role: expected}":
   about one partner's handover also other_partner (a partner of another service: the page
   does not exist for them). Cookie-authenticated POSTs also need the CSRF token, and while
   two-factor login is required a password-only session is nobody.
-- WebSocket: which role can open which socket (`unauthorized` closes with 4401), and every
-  frame type of YOUTH_FRAMES / STAFF_FRAMES / PARTNER_FRAMES sent by someone who is *not*
-  part of the conversation it is about: a second youth, a colleague who is not assigned, a
-  supervisor, a partner without a valid warm handover. Each gets an error (or acts only on
-  their own things), nothing of the other conversation changes, and nothing of it reaches them.
+- WebSocket: every socket endpoint (the guard `test_every_socket_and_frame_type_is_in_the_table`
+  compares with chat/routing.py and each consumer's frame registry in chat/protocol.py) ×
+  every role × every frame type of that endpoint. Roles: anonymous, youth (A, in a chat with
+  Ingrid), other_youth (B, in a chat of their own with Sara), assigned_staff (Ingrid: A's
+  chat, her drop-in tickets, the transfers to and from her), unassigned_staff (Sara, same
+  arena), supervisor (Siri, in none of it), partner (BUP: A said yes to its warm handover),
+  other_partner (HFU: its warm handover waits for A's answer), admin; on one socket also
+  new_youth (no chat) and partner_no_warm_handover (BUP on a chat it has a contact handover
+  for). Outcomes: Allowed (the success frame, and exactly the tables the frame writes),
+  Refused (an `error` with a stable code; nothing written), Shut (`unauthorized`, then the
+  socket closes with 4401: at connect, or at hello on the youth socket; nothing written).
+  For whoever is not part of A's chat, nothing of it changes and nothing of it reaches them.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from chat import protocol
@@ -122,8 +129,9 @@ def quiet_events():
 
 def build_world(*, slim: bool = False) -> SimpleNamespace:
     """Everything both tables act on, made with the real services (docs in the module head).
-    `slim`: only the people, youth A's chat and its warm handover to BUP."""
-    with quiet_events():
+    `slim`: only the people, youth A's chat and its warm handover to BUP. In the default
+    language, which the sockets speak: a consent counts for the wording shown in it."""
+    with quiet_events(), translation.override(settings.LANGUAGE_CODE):
         return _build_world(slim=slim)
 
 
@@ -222,7 +230,38 @@ def _build_world(*, slim: bool) -> SimpleNamespace:
         user=w.ingrid, conversation_id=blocked_chat.id, duration="24h", reason="spam"
     )
     w.device = TOTPDevice.objects.create(user=w.ingrid, name="Telefon", confirmed=True)
+    _build_for_insiders(w)
     return w
+
+
+def _build_for_insiders(w) -> None:
+    """What the WebSocket table's other youths act in, and what its insiders act on by right:
+    each allowed frame needs a thing of its own (an accepted request cannot be claimed)."""
+    # Youth B in a chat of their own with Sara; youth N without any.
+    youth_b, w.token_b = chat_services.youth_session_create()
+    conversation_b = queue.queue_request(youth=youth_b, target={"staff": w.sara.id})
+    queue.queue_accept(user=w.sara, conversation_id=conversation_b.id)
+    _, w.token_n = chat_services.youth_session_create()
+    # Two youths waiting for Ingrid by name (accept, claim_next): nobody else may take them.
+    w.asked_for_ingrid = [
+        queue.queue_request(
+            youth=chat_services.youth_session_create()[0], target={"staff": w.ingrid.id}
+        )
+        for _ in range(2)
+    ]
+    # A second called ticket (no_show; `ticket` is for arrived), a chat to block.
+    _, _, w.ticket_no_show = _chat(w.ingrid, site=w.site)
+    _, _, w.to_block = _chat(w.ingrid)
+    # Tor offers two chats to Ingrid by name (preview and accept the one, decline the other).
+    w.to_ingrid, w.to_ingrid_declined = (
+        queue.transfer_offer(
+            user=w.tor,
+            conversation_id=_chat(w.tor)[2].id,
+            target={"staff": w.ingrid.id},
+            note="Ingrid kjenner saken",
+        )
+        for _ in range(2)
+    )
 
 
 # ================================================================================================
@@ -677,62 +716,33 @@ def errors(replies) -> list[str]:
     return [r["code"] for r in replies if r["type"] == "error"]
 
 
-# -- who can open which socket ------------------------------------------------------------------
+# -- outcomes -----------------------------------------------------------------------------------
 
-WELCOME, UNAUTHORIZED = "welcome", "unauthorized"
-
-SOCKETS: dict[str, dict[str, str]] = {
-    # The youth socket knows only youth tokens: a staff, partner or admin login is no one there.
-    "/ws/youth/": {**dict.fromkeys(ROLES, UNAUTHORIZED), "youth": WELCOME},
-    # Staff and supervisors (a staff profile); an admin account is not staff.
-    "/ws/staff/": {**dict.fromkeys(ROLES, UNAUTHORIZED), "staff": WELCOME, "supervisor": WELCOME},
-    # Partners, and only into a warm handover's chat (see the frame table below).
-    "/ws/partner/": {**dict.fromkeys(ROLES, UNAUTHORIZED), "partner": WELCOME},
-}
+MESSAGE = "chat.Message"
+CONVERSATION = "chat.Conversation"
+AUDIT = "audit.AuditEvent"
+STATS = "stats.Count"
 
 
-def _hello(path: str, w, role: str) -> dict:
-    if path == "/ws/youth/":
-        # Whoever is not the youth has no token: they try one that looks like one.
-        token = w.token_a if role == "youth" else "x" * 43
-        return {"type": "hello", "token": token}
-    if path == "/ws/partner/":
-        return {"type": "hello", "conversation_id": str(w.conversation.id)}
-    return {"type": "hello"}
+@dataclass(frozen=True)
+class Allowed:
+    """The success frame (None: the frame has no reply) and exactly the tables it writes."""
 
+    reply: str | None
+    writes: frozenset[str] = frozenset()
 
-async def role_socket(w, role: str, path: str):
-    user = w.users[role]
-    cookie = await database_sync_to_async(session_cookie)(user) if user is not None else None
-    return await connect(path, cookie)
+    def __init__(self, reply: str | None, *writes: str):
+        object.__setattr__(self, "reply", reply)
+        object.__setattr__(self, "writes", frozenset(writes))
 
-
-@pytest.mark.parametrize(
-    "path, role",
-    [pytest.param(path, role, id=f"{path}-{role}") for path in SOCKETS for role in ROLES],
-)
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("async_cleanup", "many_frames")
-async def test_who_may_open_which_socket(path, role):
-    w = await database_sync_to_async(build_world)(slim=True)
-    ws = await role_socket(w, role, path)
-    replies = await exchange(ws, _hello(path, w, role))
-    expected = SOCKETS[path][role]
-    if expected == WELCOME:
-        assert replies and replies[0]["type"] == "welcome", replies
-        assert CLOSED not in [r["type"] for r in replies]
-    else:
-        assert errors(replies)[:1] == [UNAUTHORIZED], replies
-        assert replies[-1] == {"type": CLOSED, "code": 4401}, replies
-    await ws.disconnect()
-
-
-# -- every frame type, sent by someone who is not part of the conversation ----------------------
+    def __str__(self):
+        return f"allowed: {self.reply} writing {sorted(self.writes)}"
 
 
 @dataclass(frozen=True)
 class Refused:
+    """An `error` with this stable code; the socket stays open and nothing is written."""
+
     code: str
 
     def __str__(self):
@@ -740,268 +750,439 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class Own:
-    """Allowed, but acts only on the sender's own things (reply: this frame type, or None)."""
-
-    reply: str | None
+class Shut:
+    """`error unauthorized`, then the socket closes with 4401; nothing is written."""
 
     def __str__(self):
-        return f"own {self.reply}"
+        return "unauthorized, closed 4401"
+
+
+SHUT = Shut()
+HELLO_REQUIRED = Refused("hello_required")
+NOT_ALLOWED = Refused("not_allowed")
+
+
+# -- roles: who each one is in the world --------------------------------------------------------
+
+WS_ROLES = (
+    "anonymous",
+    "youth",
+    "other_youth",
+    "assigned_staff",
+    "unassigned_staff",
+    "supervisor",
+    "partner",
+    "other_partner",
+    "admin",
+)
+FAKE_TOKEN = "x" * 43  # what someone without a youth token says in a youth hello
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who a role is in the world `build_world` makes, and what of A's chat is theirs."""
+
+    user: str | None = None  # world attribute: the login whose session cookie the socket sends
+    token: str | None = None  # world attribute: the youth token said in hello
+    conversation: str = "conversation"  # world attribute: the chat a partner's hello names
+    insider: bool = False  # in youth A's chat: acts on it by right (no victim checks)
+    must_not_see: str = "all"  # of A's chat: "all" (content and ids), "content", "" (nothing)
+
+
+WHO: dict[str, Who] = {
+    "anonymous": Who(),
+    "youth": Who(token="token_a", insider=True, must_not_see=""),
+    "other_youth": Who(token="token_b"),
+    "new_youth": Who(token="token_n"),
+    "assigned_staff": Who(user="ingrid", insider=True, must_not_see=""),
+    "unassigned_staff": Who(user="sara"),
+    # A supervisor sees every queue and transfer card (ids), never their content.
+    "supervisor": Who(user="siri", must_not_see="content"),
+    # Not even the partner in the chat sees what was said before they joined.
+    "partner": Who(user="bup", insider=True, must_not_see="content"),
+    "other_partner": Who(user="hfu"),
+    "partner_no_warm_handover": Who(user="bup", conversation="contact_conversation"),
+    "admin": Who(user="root"),
+}
+
+
+# -- the table: socket → frame type → {role: outcome} -------------------------------------------
+
+
+@dataclass(frozen=True)
+class On:
+    """One frame type: how to build it ((world, me) → dict) and what each column gets."""
+
+    build: object
+    expect: dict[str, object]
+
+
+def on(build, **expect) -> On:
+    return On(build, expect)
+
+
+@dataclass(frozen=True)
+class Socket:
+    """One endpoint. `columns`: the roles it lets in (their outcome is in each row); everyone
+    else is shut out at `shut_at`: at "connect" (a login of the wrong role), or at "hello" (no
+    youth token: every frame before it is `hello_required`)."""
+
+    columns: tuple[str, ...]
+    shut_at: str
+    rows: dict[str, On]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (*WS_ROLES, *(c for c in self.columns if c not in WS_ROLES))
+
+    def expected(self, role: str, frame_type: str):
+        if role in self.columns:
+            return self.rows[frame_type].expect[role]
+        if self.shut_at == "connect" or frame_type == "hello":
+            return SHUT
+        return HELLO_REQUIRED
 
 
 def conv(w) -> str:
     return str(w.conversation.id)
 
 
-# Youth frames name no conversation but their own (a youth has one at a time), except
-# hello's conversation_id and the ids in feedback / consent / consent_withdraw. Sent by youth
-# B, a fresh identity, (a) without a chat and (b) in a chat of their own with Sara.
-YOUTH_FRAMES_BY_ANOTHER_YOUTH: dict[str, tuple[object, dict[str, object]]] = {
-    # type: (frame: (world, B's token) → dict, {column: expected})
-    "hello": (
-        lambda w, token: {
-            "type": "hello",
-            "token": token,
-            "conversation_id": conv(w),
-            "last_seq": 0,
-        },
-        {"no_chat": Own("welcome"), "in_chat": Own("welcome")},
-    ),
-    "request": (
-        lambda w, token: {"type": "request", "target": "any"},
-        {"no_chat": Own("queued"), "in_chat": Refused("already_in_chat")},
-    ),
-    "change": (
-        lambda w, token: {"type": "change", "target": "any"},
-        {"no_chat": Refused("no_conversation"), "in_chat": Refused("already_in_chat")},
-    ),
-    "crisis": (
-        lambda w, token: {"type": "crisis"},
-        {"no_chat": Own("crisis_info"), "in_chat": Own("crisis_info")},
-    ),
-    "message": (
-        lambda w, token: {"type": "message", "client_id": "b1", "text": "Hei fra B"},
-        {"no_chat": Refused("no_conversation"), "in_chat": Own("message")},
-    ),
-    "typing": (
-        lambda w, token: {"type": "typing", "active": True},
-        {"no_chat": Refused("no_conversation"), "in_chat": Own(None)},
-    ),
-    "read": (
-        lambda w, token: {"type": "read", "seq": 0},
-        {"no_chat": Refused("no_conversation"), "in_chat": Own(None)},
-    ),
-    "sync": (
-        lambda w, token: {"type": "sync", "after_seq": 0},
-        {"no_chat": Refused("no_conversation"), "in_chat": Own("history")},
-    ),
-    "end": (
-        lambda w, token: {"type": "end"},
-        {"no_chat": Refused("no_conversation"), "in_chat": Own("ended")},
-    ),
-    "feedback": (
-        lambda w, token: {
-            "type": "feedback",
-            "conversation_id": str(w.earlier.id),
-            "scores": {"useful": 5},
-        },
-        {"no_chat": Refused("not_allowed"), "in_chat": Refused("not_allowed")},
-    ),
-    "consent": (
-        lambda w, token: {
-            "type": "consent",
-            "handover_id": str(w.proposed.id),
-            "service": "hfu-tonsberg",
-            "answer": "agree",
-            "text_version": w.proposed_version,
-            "age_band": "16_plus",
-        },
-        {"no_chat": Refused("not_allowed"), "in_chat": Refused("not_allowed")},
-    ),
-    "consent_withdraw": (
-        lambda w, token: {"type": "consent_withdraw", "handover_id": str(w.warm.id)},
-        {"no_chat": Refused("not_allowed"), "in_chat": Refused("not_allowed")},
-    ),
-    "ping": (
-        lambda w, token: {"type": "ping"},
-        {"no_chat": Own("pong"), "in_chat": Own("pong")},
-    ),
+# Youth frames name no conversation but their own (a youth has one at a time), except hello's
+# conversation_id and the ids in feedback / consent / consent_withdraw. Each column runs its
+# rows in this order on one socket: for youth A a story (in a chat, it ends, a new request).
+YOUTH_COLUMNS = ("youth", "other_youth", "new_youth")
+
+
+def youth_row(frame, youth, other_youth, new_youth=None) -> On:
+    return on(frame, youth=youth, other_youth=other_youth, new_youth=new_youth or other_youth)
+
+
+NO_CHAT = Refused("no_conversation")
+YOUTH_SOCKET = Socket(
+    YOUTH_COLUMNS,
+    "hello",
+    {
+        "hello": youth_row(
+            lambda w, me: {
+                "type": "hello",
+                "token": me.token,
+                "conversation_id": conv(w),  # A's: B and N get their own, or none
+                "last_seq": 0,
+            },
+            Allowed("welcome"),
+            Allowed("welcome"),
+        ),
+        "message": youth_row(
+            lambda w, me: {"type": "message", "client_id": "y1", "text": "Hei"},
+            Allowed("message", MESSAGE, CONVERSATION),
+            Allowed("message", MESSAGE, CONVERSATION),
+            NO_CHAT,
+        ),
+        "typing": youth_row(
+            lambda w, me: {"type": "typing", "active": True}, Allowed(None), Allowed(None), NO_CHAT
+        ),
+        "read": youth_row(
+            lambda w, me: {"type": "read", "seq": 1},
+            Allowed(None, CONVERSATION),
+            Allowed(None, CONVERSATION),
+            NO_CHAT,
+        ),
+        "sync": youth_row(
+            lambda w, me: {"type": "sync", "after_seq": 0},
+            Allowed("history"),
+            Allowed("history"),
+            NO_CHAT,
+        ),
+        # Without a chat, crisis starts one: N is in a chat from here on.
+        "crisis": youth_row(
+            lambda w, me: {"type": "crisis"},
+            Allowed("crisis_info", CONVERSATION),
+            Allowed("crisis_info", CONVERSATION),
+            Allowed("crisis_info", CONVERSATION, "chat.ConversationKey"),
+        ),
+        "feedback": youth_row(
+            lambda w, me: {
+                "type": "feedback",
+                "conversation_id": str(w.earlier.id),  # A's earlier chat
+                "scores": {"useful": 5},
+            },
+            Allowed("feedback.thanks", "chat.Feedback", STATS),
+            NOT_ALLOWED,
+        ),
+        "consent": youth_row(
+            lambda w, me: {
+                "type": "consent",
+                "handover_id": str(w.proposed.id),  # proposed to A, not answered yet
+                "service": "hfu-tonsberg",
+                "answer": "agree",
+                "text_version": w.proposed_version,
+                "age_band": "16_plus",
+            },
+            Allowed("consent.result", "handover.Consent", "handover.Handover", AUDIT, STATS),
+            NOT_ALLOWED,
+        ),
+        "consent_withdraw": youth_row(
+            lambda w, me: {"type": "consent_withdraw", "handover_id": str(w.warm.id)},
+            Allowed(
+                "handover.update",
+                "handover.Consent",
+                "handover.Handover",
+                "handover.HandoverKey",  # destroyed: BUP loses access at once
+                AUDIT,
+            ),
+            NOT_ALLOWED,
+        ),
+        "ping": youth_row(lambda w, me: {"type": "ping"}, Allowed("pong"), Allowed("pong")),
+        # A's chat ends with Ingrid's transfer offer still pending: it is withdrawn (audited).
+        "end": youth_row(
+            lambda w, me: {"type": "end"},
+            Allowed("ended", CONVERSATION, "chat.Transfer", STATS, AUDIT),
+            Allowed("ended", CONVERSATION, STATS),
+        ),
+        "request": youth_row(
+            lambda w, me: {"type": "request", "target": "any"},
+            Allowed("queued", CONVERSATION, "chat.ConversationKey"),
+            Allowed("queued", CONVERSATION, "chat.ConversationKey"),
+        ),
+        "change": youth_row(
+            lambda w, me: {"type": "change", "target": {"role": "psychologist"}},
+            Allowed("queued", CONVERSATION),
+            Allowed("queued", CONVERSATION),
+        ),
+    },
+)
+
+
+# Staff frames about youth A's chat (Ingrid's), her tickets, her handover proposal, A's earlier
+# chat, Ingrid's transfer of A's chat to Tor and Tor's transfers to her. Sara (a colleague at
+# the same arena) and Siri (a supervisor) are in none of it. Ingrid runs the rows in this
+# order on one socket: a story of a shift (A's chat ends last).
+STAFF_COLUMNS = ("assigned_staff", "unassigned_staff", "supervisor")
+
+
+def staff_row(frame, assigned, others=NOT_ALLOWED, *, supervisor=None) -> On:
+    """Ingrid's outcome, and Sara's (Siri's too unless given)."""
+    return on(
+        frame, assigned_staff=assigned, unassigned_staff=others, supervisor=supervisor or others
+    )
+
+
+def everyone_in(frame, outcome) -> On:
+    return on(frame, **dict.fromkeys(STAFF_COLUMNS, outcome))
+
+
+def staff_frame(frame_type: str, **fields):
+    """A frame builder: `fields` are values, or world → value."""
+    return lambda w, me: {
+        "type": frame_type,
+        **{key: value(w) if callable(value) else value for key, value in fields.items()},
+    }
+
+
+def ids(name: str, index: int | None = None):
+    def get(w):
+        obj = getattr(w, name)
+        return str((obj if index is None else obj[index]).id)
+
+    return get
+
+
+TAKE = Allowed("assigned", CONVERSATION)
+STAFF_SOCKET = Socket(
+    STAFF_COLUMNS,
+    "connect",
+    {
+        "hello": everyone_in(
+            staff_frame("hello", last_seq=lambda w: {conv(w): 0, str(w.earlier.id): 0}),
+            Allowed("welcome"),
+        ),
+        # Both youths asked for Ingrid by name: nobody else may take them.
+        "accept": staff_row(
+            staff_frame("accept", conversation_id=ids("asked_for_ingrid", 0)),
+            TAKE,
+            Refused("not_chosen"),
+        ),
+        "claim_next": staff_row(staff_frame("claim_next"), TAKE, Refused("queue_empty")),
+        "arrived": staff_row(staff_frame("arrived", conversation_id=ids("ticket")), TAKE),
+        "no_show": staff_row(
+            staff_frame("no_show", conversation_id=ids("ticket_no_show")),
+            Allowed("ended", CONVERSATION, STATS),
+        ),
+        "transfer_preview": staff_row(
+            staff_frame("transfer_preview", transfer_id=ids("to_ingrid")),
+            Allowed("transfer.preview", AUDIT),
+        ),
+        "transfer_accept": staff_row(
+            staff_frame("transfer_accept", transfer_id=ids("to_ingrid")),
+            Allowed("assigned", CONVERSATION, "chat.Transfer", AUDIT),
+        ),
+        "transfer_decline": staff_row(
+            staff_frame("transfer_decline", transfer_id=ids("to_ingrid_declined")),
+            Allowed(None, "chat.Transfer", AUDIT),
+        ),
+        "transfer_cancel": staff_row(
+            staff_frame("transfer_cancel", transfer_id=ids("transfer")),
+            Allowed(None, "chat.Transfer", AUDIT),
+        ),
+        "transfer": staff_row(
+            staff_frame(
+                "transfer", conversation_id=conv, target={"role": "health_nurse"}, note="Til deg"
+            ),
+            Allowed("transfer.offer", "chat.Transfer", "chat.Note", AUDIT),
+        ),
+        "message": staff_row(
+            staff_frame("message", conversation_id=conv, client_id="s1", text="Hei"),
+            Allowed("message", MESSAGE, CONVERSATION),
+        ),
+        "typing": staff_row(
+            staff_frame("typing", conversation_id=conv, active=True), Allowed(None)
+        ),
+        "read": staff_row(
+            staff_frame("read", conversation_id=conv, seq=1), Allowed(None, CONVERSATION)
+        ),
+        "sync": staff_row(
+            staff_frame("sync", conversation_id=conv, after_seq=0), Allowed("history")
+        ),
+        "note": staff_row(
+            staff_frame("note", conversation_id=conv, client_id="n9", text="Notat"),
+            Allowed("note", "chat.Note", AUDIT),
+        ),
+        "earlier": staff_row(
+            staff_frame("earlier", conversation_id=conv, earlier_id=ids("earlier")),
+            Allowed("earlier", AUDIT),
+        ),
+        "handover_propose": staff_row(
+            staff_frame(
+                "handover_propose",
+                conversation_id=conv,
+                service="dps-vestfold",
+                reach="warm",
+                summary=SUMMARY,
+            ),
+            Allowed("handover.update", "handover.Handover", "handover.HandoverKey", AUDIT),
+        ),
+        "handover_revise": staff_row(
+            staff_frame(
+                "handover_revise", handover_id=ids("proposed"), reach="contact", summary=SUMMARY
+            ),
+            Allowed("handover.update", "handover.Handover", AUDIT),
+        ),
+        "handover_close": staff_row(
+            staff_frame("handover_close", handover_id=ids("proposed")),
+            Allowed("handover.update", "handover.Handover", "handover.HandoverKey", AUDIT),
+        ),
+        "consultation_ask": everyone_in(
+            staff_frame("consultation_ask", service="bup-vestfold", question="Et råd?"),
+            Allowed("consultation.sent", "handover.Consultation", AUDIT),
+        ),
+        "consultations": everyone_in(staff_frame("consultations"), Allowed("consultations")),
+        # Only the staff member in the chat blocks the youth behind it (a supervisor who is
+        # not in it neither); a block is lifted by whoever placed it, or by a supervisor.
+        "block": staff_row(
+            staff_frame("block", conversation_id=ids("to_block"), duration="1h"),
+            Allowed("block.update", "chat.Block", CONVERSATION, STATS, AUDIT),
+        ),
+        "unblock": staff_row(
+            staff_frame("unblock", block_id=ids("block")),
+            Allowed("block.update", "chat.Block", AUDIT),
+            supervisor=Allowed("block.update", "chat.Block", AUDIT),
+        ),
+        "status": everyone_in(
+            staff_frame("status", status="busy"), Allowed("status", "staff.StaffProfile")
+        ),
+        "capacity": everyone_in(
+            staff_frame("capacity", capacity=4), Allowed("capacity", "staff.StaffProfile")
+        ),
+        "shift": everyone_in(staff_frame("shift"), Allowed("shift")),
+        "end": staff_row(
+            staff_frame("end", conversation_id=conv, tags=["family"], triage="red"),
+            Allowed("ended", CONVERSATION, "chat.Transfer", STATS, AUDIT),
+        ),
+        "ping": everyone_in(staff_frame("ping"), Allowed("pong")),
+    },
+)
+
+
+# Partner frames: BUP in A's chat (a warm handover A said yes to), HFU in A's chat (a warm
+# handover proposed, not answered) and BUP in youth C's chat (a contact handover it accepted,
+# no warm one). Only a valid warm handover lets a partner in; the rest is hello_required.
+PARTNER_COLUMNS = ("partner", "other_partner", "partner_no_warm_handover")
+
+
+def partner_row(frame, partner) -> On:
+    return on(
+        frame,
+        partner=partner,
+        other_partner=HELLO_REQUIRED,
+        partner_no_warm_handover=HELLO_REQUIRED,
+    )
+
+
+PARTNER_SOCKET = Socket(
+    PARTNER_COLUMNS,
+    "connect",
+    {
+        "hello": on(
+            lambda w, me: {"type": "hello", "conversation_id": str(me.conversation.id)},
+            partner=Allowed("welcome", "handover.Handover", AUDIT),
+            other_partner=NOT_ALLOWED,
+            partner_no_warm_handover=NOT_ALLOWED,
+        ),
+        "message": partner_row(
+            lambda w, me: {"type": "message", "client_id": "p1", "text": "Hei fra BUP"},
+            Allowed("message", MESSAGE, CONVERSATION),
+        ),
+        "typing": partner_row(lambda w, me: {"type": "typing", "active": True}, Allowed(None)),
+        "sync": partner_row(lambda w, me: {"type": "sync", "after_seq": 0}, Allowed("history")),
+        "ping": partner_row(lambda w, me: {"type": "ping"}, Allowed("pong")),
+    },
+)
+
+WS: dict[str, Socket] = {
+    "/ws/youth/": YOUTH_SOCKET,
+    "/ws/staff/": STAFF_SOCKET,
+    "/ws/partner/": PARTNER_SOCKET,
 }
 
-# Staff frames about youth A's conversation (Ingrid's), her transfer of it to Tor, her
-# handover proposal, her drop-in ticket and A's earlier chat, sent by a colleague who serves
-# the same arena (Sara) and by a supervisor (Siri). Neither is assigned to any of it.
-_NOT_ALLOWED = {"staff": Refused("not_allowed"), "supervisor": Refused("not_allowed")}
-STAFF_FRAMES_BY_A_COLLEAGUE: dict[str, tuple[object, dict[str, object]]] = {
-    "hello": (
-        lambda w: {"type": "hello", "last_seq": {conv(w): 0, str(w.earlier.id): 0}},
-        {"staff": Own("welcome"), "supervisor": Own("welcome")},
-    ),
-    "accept": (
-        lambda w: {"type": "accept", "conversation_id": conv(w)},
-        {"staff": Refused("conflict"), "supervisor": Refused("conflict")},
-    ),
-    "claim_next": (
-        lambda w: {"type": "claim_next"},
-        {"staff": Refused("queue_empty"), "supervisor": Refused("queue_empty")},
-    ),
-    "status": (
-        lambda w: {"type": "status", "status": "busy"},
-        {"staff": Own("status"), "supervisor": Own("status")},
-    ),
-    "arrived": (lambda w: {"type": "arrived", "conversation_id": str(w.ticket.id)}, _NOT_ALLOWED),
-    "no_show": (lambda w: {"type": "no_show", "conversation_id": str(w.ticket.id)}, _NOT_ALLOWED),
-    "message": (
-        lambda w: {"type": "message", "conversation_id": conv(w), "client_id": "s1", "text": "Hei"},
-        _NOT_ALLOWED,
-    ),
-    "typing": (
-        lambda w: {"type": "typing", "conversation_id": conv(w), "active": True},
-        _NOT_ALLOWED,
-    ),
-    "read": (lambda w: {"type": "read", "conversation_id": conv(w), "seq": 1}, _NOT_ALLOWED),
-    "sync": (lambda w: {"type": "sync", "conversation_id": conv(w), "after_seq": 0}, _NOT_ALLOWED),
-    "end": (
-        lambda w: {"type": "end", "conversation_id": conv(w), "tags": ["family"], "triage": "red"},
-        _NOT_ALLOWED,
-    ),
-    "note": (
-        lambda w: {"type": "note", "conversation_id": conv(w), "client_id": "n9", "text": "Notat"},
-        _NOT_ALLOWED,
-    ),
-    "transfer": (
-        lambda w: {
-            "type": "transfer",
-            "conversation_id": conv(w),
-            "target": {"role": "health_nurse"},
-            "note": "Til meg",
-        },
-        _NOT_ALLOWED,
-    ),
-    "transfer_preview": (
-        lambda w: {"type": "transfer_preview", "transfer_id": str(w.transfer.id)},
-        _NOT_ALLOWED,
-    ),
-    "transfer_accept": (
-        lambda w: {"type": "transfer_accept", "transfer_id": str(w.transfer.id)},
-        _NOT_ALLOWED,
-    ),
-    "transfer_decline": (
-        lambda w: {"type": "transfer_decline", "transfer_id": str(w.transfer.id)},
-        _NOT_ALLOWED,
-    ),
-    "transfer_cancel": (
-        lambda w: {"type": "transfer_cancel", "transfer_id": str(w.transfer.id)},
-        _NOT_ALLOWED,
-    ),
-    "earlier": (
-        lambda w: {"type": "earlier", "conversation_id": conv(w), "earlier_id": str(w.earlier.id)},
-        _NOT_ALLOWED,
-    ),
-    "capacity": (
-        lambda w: {"type": "capacity", "capacity": 4},
-        {"staff": Own("capacity"), "supervisor": Own("capacity")},
-    ),
-    "shift": (lambda w: {"type": "shift"}, {"staff": Own("shift"), "supervisor": Own("shift")}),
-    "handover_propose": (
-        lambda w: {
-            "type": "handover_propose",
-            "conversation_id": conv(w),
-            "service": "dps-vestfold",
-            "reach": "warm",
-            "summary": SUMMARY,
-        },
-        _NOT_ALLOWED,
-    ),
-    "handover_revise": (
-        lambda w: {
-            "type": "handover_revise",
-            "handover_id": str(w.proposed.id),
-            "reach": "contact",
-            "summary": SUMMARY,
-        },
-        _NOT_ALLOWED,
-    ),
-    "handover_close": (
-        lambda w: {"type": "handover_close", "handover_id": str(w.proposed.id)},
-        _NOT_ALLOWED,
-    ),
-    "consultation_ask": (
-        lambda w: {"type": "consultation_ask", "service": "bup-vestfold", "question": "Et råd?"},
-        {"staff": Own("consultation.sent"), "supervisor": Own("consultation.sent")},
-    ),
-    "consultations": (
-        lambda w: {"type": "consultations"},
-        {"staff": Own("consultations"), "supervisor": Own("consultations")},
-    ),
-    # Only the staff member assigned to the chat blocks the youth behind it (a supervisor who
-    # is not in it neither); a block is lifted by whoever placed it, or by a supervisor.
-    "block": (
-        lambda w: {"type": "block", "conversation_id": conv(w), "duration": "1h"},
-        _NOT_ALLOWED,
-    ),
-    "unblock": (
-        lambda w: {"type": "unblock", "block_id": str(w.block.id)},
-        {"staff": Refused("not_allowed"), "supervisor": Own("block.update")},
-    ),
-    "ping": (lambda w: {"type": "ping"}, {"staff": Own("pong"), "supervisor": Own("pong")}),
-}
-
-# Partner frames on youth A's chat: BUP (a warm handover A said yes to: the control column),
-# HFU (a warm handover proposed, not consented) and BUP again on youth C's chat (a contact
-# handover it accepted: no warm handover). Only a valid warm handover lets a partner in.
-PARTNER_FRAMES_BY_PARTNER: dict[str, tuple[object, dict[str, object]]] = {
-    "hello": (
-        lambda w, conversation: {"type": "hello", "conversation_id": str(conversation.id)},
-        {
-            "partner": Own("welcome"),
-            "other_partner": Refused("not_allowed"),
-            "partner_without_warm_handover": Refused("not_allowed"),
-        },
-    ),
-    "message": (
-        lambda w, conversation: {"type": "message", "client_id": "p1", "text": "Hei fra BUP"},
-        {
-            "partner": Own("message"),
-            "other_partner": Refused("hello_required"),
-            "partner_without_warm_handover": Refused("hello_required"),
-        },
-    ),
-    "typing": (
-        lambda w, conversation: {"type": "typing", "active": True},
-        {
-            "partner": Own(None),
-            "other_partner": Refused("hello_required"),
-            "partner_without_warm_handover": Refused("hello_required"),
-        },
-    ),
-    "sync": (
-        lambda w, conversation: {"type": "sync", "after_seq": 0},
-        {
-            "partner": Own("history"),
-            "other_partner": Refused("hello_required"),
-            "partner_without_warm_handover": Refused("hello_required"),
-        },
-    ),
-    "ping": (
-        lambda w, conversation: {"type": "ping"},
-        {
-            "partner": Own("pong"),
-            "other_partner": Refused("hello_required"),
-            "partner_without_warm_handover": Refused("hello_required"),
-        },
-    ),
-}
-
-# A frame that is a bug today: {(table name, column, frame type): "BUG: …"}; each is run as its
-# own strictly-xfailing case, so the rest of its column keeps guarding.
+# A cell that is a bug today: {(path, role, frame type): "BUG: …"}. Each is run as its own
+# strictly-xfailing case (the column's rows up to it, less other bugs), so the rest of its
+# column keeps guarding.
 KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 
-def test_every_frame_type_is_in_the_tables():
-    assert set(YOUTH_FRAMES_BY_ANOTHER_YOUTH) == set(protocol.YOUTH_FRAMES)
-    assert set(STAFF_FRAMES_BY_A_COLLEAGUE) == set(protocol.STAFF_FRAMES)
-    assert set(PARTNER_FRAMES_BY_PARTNER) == set(protocol.PARTNER_FRAMES)
+def websocket_routes() -> dict[str, type]:
+    """Every WebSocket path of chat/routing.py and its consumer class."""
+    from chat.routing import websocket_urlpatterns
+
+    return {"/" + str(p.pattern): p.callback.consumer_class for p in websocket_urlpatterns}
+
+
+def test_every_socket_and_frame_type_is_in_the_table():
+    """A new socket or frame type fails here: give it a row (who may send it) first."""
+    routes = websocket_routes()
+    assert sorted(WS) == sorted(routes)
+    for path, consumer in routes.items():
+        assert set(WS[path].rows) == set(consumer.frames), path
+    assert routes["/ws/youth/"].frames is protocol.YOUTH_FRAMES
+    assert routes["/ws/staff/"].frames is protocol.STAFF_FRAMES
+    assert routes["/ws/partner/"].frames is protocol.PARTNER_FRAMES
+
+
+def test_every_cell_of_the_table_has_an_outcome():
+    """Each row names exactly its socket's columns; every role has a known identity."""
+    for path, socket in WS.items():
+        for frame_type, row in socket.rows.items():
+            assert set(row.expect) == set(socket.columns), (path, frame_type)
+            for role in socket.roles:
+                assert isinstance(socket.expected(role, frame_type), Allowed | Refused | Shut), (
+                    path,
+                    role,
+                    frame_type,
+                )
+        assert set(socket.roles) <= set(WHO), path
+
+
+# -- running one column -------------------------------------------------------------------------
 
 
 def victim_snapshot(w) -> dict:
@@ -1031,27 +1212,30 @@ def changed_tables(before: dict, after: dict) -> list[str]:
 SECRETS = (SECRET_TEXT, SECRET_NOTE, SECRET_QUESTION, SUMMARY["concern"])
 
 
-def hidden_from_strangers(w) -> tuple[str, ...]:
-    """What nobody outside the conversation may see: its content, and (except supervisors,
-    who see every queue and transfer card) that it exists at all."""
-    return (*SECRETS, str(w.conversation.id), str(w.earlier.id), str(w.ticket.id))
+def must_not_see(w, who: Who) -> tuple[str, ...]:
+    """What of A's chat may not reach `who`: its content, and (for strangers) that it exists."""
+    if who.must_not_see == "all":
+        return (*SECRETS, str(w.conversation.id), str(w.earlier.id), str(w.ticket.id))
+    return SECRETS if who.must_not_see == "content" else ()
 
 
 def check_reply(replies: list[dict], expected, hidden: tuple[str, ...]) -> list[str]:
     """What is wrong with `replies` for `expected` (empty: all good)."""
     problems = []
     codes = errors(replies)
-    if any(r["type"] == CLOSED for r in replies):
+    closed = [r for r in replies if r["type"] == CLOSED]
+    if isinstance(expected, Shut):
+        if codes != ["unauthorized"] or closed != [{"type": CLOSED, "code": 4401}]:
+            problems.append(f"expected {expected}, got {replies}")
+    elif closed:
         problems.append(f"the socket was closed: {replies}")
-    if isinstance(expected, Refused):
+    elif isinstance(expected, Refused):
         if codes != [expected.code]:
             problems.append(f"expected error {expected.code}, got {replies}")
-    else:
-        if codes:
-            problems.append(f"expected {expected}, got errors {codes}: {replies}")
-        elif expected.reply is not None and expected.reply not in [r["type"] for r in replies]:
-            problems.append(f"expected a {expected.reply} frame, got {replies}")
-    # Nothing of someone else's conversation reaches them: not its id, not its content.
+    elif codes:
+        problems.append(f"expected {expected}, got errors {codes}: {replies}")
+    elif expected.reply is not None and expected.reply not in [r["type"] for r in replies]:
+        problems.append(f"expected a {expected.reply} frame, got {replies}")
     text = json.dumps(replies, ensure_ascii=False)
     for secret in hidden:
         if secret in text:
@@ -1059,143 +1243,140 @@ def check_reply(replies: list[dict], expected, hidden: tuple[str, ...]) -> list[
     return problems
 
 
-def _cases(table_name: str, table: dict, columns) -> list:
-    """One case per column with every frame type that is fine today, and one strictly
-    xfailing case per frame type with a known bug."""
+class Writes:
+    """Checks what each frame wrote against db_snapshot() taken at checkpoints: around each
+    allowed frame (exactly its `writes`), and around each run of refused or shut-out frames
+    (nothing at all). One snapshot ends a run and starts the next."""
+
+    def __init__(self):
+        self.before = None
+        self.quiet: list[str] = []  # refused / shut-out frames since `before`
+
+    async def snapshot(self) -> dict:
+        return await database_sync_to_async(db_snapshot)()
+
+    async def start(self):
+        self.before = await self.snapshot()
+
+    async def end_quiet_run(self) -> list[str]:
+        if not self.quiet:
+            return []
+        after = await self.snapshot()
+        wrote = changed_tables(self.before, after)
+        run, self.quiet, self.before = self.quiet, [], after
+        return [f"refused, yet one of {run} wrote to {wrote}"] if wrote else []
+
+    async def allowed(self, label: str, expected: Allowed) -> list[str]:
+        after = await self.snapshot()
+        wrote = changed_tables(self.before, after)
+        self.before = after
+        should = sorted(expected.writes)
+        return [] if wrote == should else [f"{label}: wrote {wrote}, expected {should}"]
+
+
+async def run_column(w, path: str, role: str, frame_types: list[str], cookie, writes) -> list:
+    """Send `role`'s frames in table order on one socket (a new one after each close) and
+    return what is wrong: replies, leaks, and what was written."""
+    socket, who = WS[path], WHO[role]
+    me = _me(w, who)
+    watch_victim = not who.insider and any(
+        isinstance(socket.expected(role, t), Allowed) for t in frame_types
+    )
+    victim_before = await database_sync_to_async(victim_snapshot)(w) if watch_victim else None
+    problems, ws = [], None
+    for frame_type in frame_types:
+        label = f"{role} {frame_type}"
+        expected = socket.expected(role, frame_type)
+        allowed = isinstance(expected, Allowed)
+        if allowed:
+            problems += await writes.end_quiet_run()
+        ws = ws or await connect(path, cookie)
+        replies = await exchange(ws, socket.rows[frame_type].build(w, me))
+        problems += [f"{label}: {p}" for p in check_reply(replies, expected, must_not_see(w, who))]
+        if allowed:
+            problems += await writes.allowed(label, expected)
+        else:
+            writes.quiet.append(label)
+        if any(r["type"] == CLOSED for r in replies):
+            await ws.disconnect()
+            ws = None
+    if ws is not None:
+        await ws.disconnect()
+    if watch_victim:
+        victim_after = await database_sync_to_async(victim_snapshot)(w)
+        if victim_after != victim_before:
+            problems.append(f"{role} changed A's {changed_tables(victim_before, victim_after)}")
+    return problems
+
+
+SHUT_OUT = "shut_out"
+
+
+def ws_cases() -> list:
+    """Per socket: one case per column (the roles it lets in: each writes, so each gets a
+    world of its own), one for every role it shuts out (they write nothing: one world), and
+    one strictly xfailing case per known bug (its column's rows up to it, less other bugs)."""
     cases = []
-    for column in columns:
-        bugs = {
-            frame_type: KNOWN_BUGS[(table_name, column, frame_type)]
-            for frame_type in table
-            if (table_name, column, frame_type) in KNOWN_BUGS
-        }
-        fine = [frame_type for frame_type in table if frame_type not in bugs]
-        cases.append(pytest.param(column, fine, id=column))
-        for frame_type, reason in bugs.items():
-            mark = pytest.mark.xfail(strict=True, reason=reason)
-            cases.append(
-                pytest.param(column, [frame_type], id=f"{column}-{frame_type}", marks=mark)
-            )
+    for path, socket in WS.items():
+        shut_out = tuple(role for role in socket.roles if role not in socket.columns)
+        for column in (*socket.columns, SHUT_OUT):
+            roles = shut_out if column == SHUT_OUT else (column,)
+            for role in roles:
+                bugs = [t for t in socket.rows if (path, role, t) in KNOWN_BUGS]
+                for frame_type in bugs:
+                    upto = list(socket.rows)[: list(socket.rows).index(frame_type)]
+                    frames = {role: [t for t in upto if t not in bugs] + [frame_type]}
+                    mark = pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[path, role, frame_type])
+                    cases.append(
+                        pytest.param(path, frames, id=f"{path}-{role}-{frame_type}", marks=mark)
+                    )
+            frames = {
+                role: [t for t in socket.rows if (path, role, t) not in KNOWN_BUGS]
+                for role in roles
+            }
+            cases.append(pytest.param(path, frames, id=f"{path}-{column}"))
     return cases
-
-
-async def _run_case(w, frame_type, expected, ws, frame, hidden=None) -> list[str]:
-    """Send one frame and check the reply, the leak rule and what was written: nothing at all
-    for a refused frame, nothing of the other conversation's for an allowed one."""
-    refused = isinstance(expected, Refused)
-
-    def snapshot():
-        return db_snapshot() if refused else victim_snapshot(w)
-
-    before = await database_sync_to_async(snapshot)()
-    replies = await exchange(ws, frame)
-    hidden = hidden_from_strangers(w) if hidden is None else hidden
-    problems = check_reply(replies, expected, hidden)
-    after = await database_sync_to_async(snapshot)()
-    if refused and before != after:
-        problems.append(f"refused, yet wrote to {changed_tables(before, after)}")
-    elif before != after:
-        problems.append(f"changed the other conversation's {changed_tables(before, after)}")
-    return [f"{frame_type}: {problem}" for problem in problems]
-
-
-def _in_chat_with_sara(w):
-    youth, token = chat_services.youth_session_create()
-    conversation = queue.queue_request(youth=youth, target={"staff": w.sara.id})
-    queue.queue_accept(user=w.sara, conversation_id=conversation.id)
-    return token
 
 
 async def _youth_hello(token):
     ws = await connect("/ws/youth/")
     replies = await exchange(ws, {"type": "hello", "token": token})
     assert replies[0]["type"] == "welcome", replies
-    return ws, replies
+    return ws
 
 
-@pytest.mark.parametrize(
-    "column, frame_types", _cases("youth", YOUTH_FRAMES_BY_ANOTHER_YOUTH, ("no_chat", "in_chat"))
-)
+def _me(w, who: Who) -> SimpleNamespace:
+    token = getattr(w, who.token) if who.token else FAKE_TOKEN
+    return SimpleNamespace(token=token, conversation=getattr(w, who.conversation))
+
+
+async def _cookie(w, who: Who) -> bytes | None:
+    if who.user is None:
+        return None  # anonymous, and a youth: a youth has no login
+    return await database_sync_to_async(session_cookie)(getattr(w, who.user))
+
+
+@pytest.mark.parametrize("path, frames_by_role", ws_cases())
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("async_cleanup", "many_frames")
-async def test_a_youth_cannot_act_on_another_youths_conversation(column, frame_types):
+async def test_who_may_send_which_frame(path, frames_by_role):
+    """Each role's frames as the table says, exactly the writes of an allowed frame and none
+    of a refused one. Youth A hears nothing of what anyone outside A's chat does."""
     w = await database_sync_to_async(build_world)()
-    victim, _ = await _youth_hello(w.token_a)
+    insider = any(WHO[role].insider and role in WS[path].columns for role in frames_by_role)
+    victim = None if insider else await _youth_hello(w.token_a)
+    # Logging in writes last_login: before the first snapshot.
+    cookies = {role: await _cookie(w, WHO[role]) for role in frames_by_role}
+    writes = Writes()
+    await writes.start()
     problems = []
-    for frame_type in frame_types:
-        # Each frame from a new youth B (a frame such as `request` changes B's own state).
-        if column == "in_chat":
-            token = await database_sync_to_async(_in_chat_with_sara)(w)
-        else:
-            _, token = await database_sync_to_async(chat_services.youth_session_create)()
-        build, expected = YOUTH_FRAMES_BY_ANOTHER_YOUTH[frame_type]
-        ws = await connect("/ws/youth/")
-        if frame_type != "hello":
-            await exchange(ws, {"type": "hello", "token": token})
-        problems += await _run_case(w, frame_type, expected[column], ws, build(w, token))
-        await ws.disconnect()
-    # A's own socket heard nothing of it all.
-    assert await exchange(victim, None) == []
-    await victim.disconnect()
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize(
-    "column, frame_types", _cases("staff", STAFF_FRAMES_BY_A_COLLEAGUE, ("staff", "supervisor"))
-)
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("async_cleanup", "many_frames")
-async def test_staff_cannot_act_on_a_conversation_they_are_not_assigned_to(column, frame_types):
-    w = await database_sync_to_async(build_world)()
-    user = w.sara if column == "staff" else w.siri
-    ws = await connect("/ws/staff/", await database_sync_to_async(session_cookie)(user))
-    problems = []
-    if "hello" not in frame_types:
-        await exchange(ws, {"type": "hello"})
-    for frame_type in sorted(frame_types, key=lambda t: t != "hello"):  # hello first
-        build, expected = STAFF_FRAMES_BY_A_COLLEAGUE[frame_type]
-        # A supervisor sees every queue and transfer card (ids), never their content.
-        hidden = SECRETS if column == "supervisor" else None
-        problems += await _run_case(w, frame_type, expected[column], ws, build(w), hidden)
-    await ws.disconnect()
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize(
-    "column, frame_types",
-    _cases(
-        "partner",
-        PARTNER_FRAMES_BY_PARTNER,
-        ("partner", "other_partner", "partner_without_warm_handover"),
-    ),
-)
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("async_cleanup", "many_frames")
-async def test_a_partner_needs_a_valid_warm_handover(column, frame_types):
-    w = await database_sync_to_async(build_world)()
-    user, conversation = {
-        "partner": (w.bup, w.conversation),
-        "other_partner": (w.hfu, w.conversation),
-        "partner_without_warm_handover": (w.bup, w.contact_conversation),
-    }[column]
-    ws = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(user))
-    problems = []
-    if "hello" not in frame_types:
-        await exchange(ws, {"type": "hello", "conversation_id": str(conversation.id)})
-    for frame_type in sorted(frame_types, key=lambda t: t != "hello"):
-        build, by_column = PARTNER_FRAMES_BY_PARTNER[frame_type]
-        frame, expected = build(w, conversation), by_column[column]
-        if column == "partner" and isinstance(expected, Own):
-            # The control column acts in A's chat: only the victim checks are off.
-            replies = await exchange(ws, frame)
-            # Not even the partner in the chat sees what was said before they joined.
-            problems += [f"{frame_type}: {p}" for p in check_reply(replies, expected, SECRETS)]
-            continue
-        problems += await _run_case(w, frame_type, expected, ws, frame)
-    await ws.disconnect()
+    for role, frame_types in frames_by_role.items():
+        problems += await run_column(w, path, role, frame_types, cookies[role], writes)
+    problems += await writes.end_quiet_run()
+    if victim is not None:
+        assert await exchange(victim, None) == [], "youth A heard something"
+        await victim.disconnect()
     assert not problems, "\n".join(problems)
 
 
@@ -1223,9 +1404,15 @@ async def test_another_sockets_frame_types_are_unknown(path, foreign):
     """A youth cannot send staff frames (accept, note, transfer …), staff no youth frames
     (consent, feedback …), a partner neither (not even end)."""
     w = await database_sync_to_async(build_world)(slim=True)
-    role = {"/ws/youth/": "youth", "/ws/staff/": "staff", "/ws/partner/": "partner"}[path]
-    ws = await role_socket(w, role, path)
-    assert (await exchange(ws, _hello(path, w, role)))[0]["type"] == "welcome"
+    insider = {"/ws/youth/": "youth", "/ws/staff/": "assigned_staff", "/ws/partner/": "partner"}
+    who = WHO[insider[path]]
+    ws = await connect(path, await _cookie(w, who))
+    hello = {
+        "/ws/youth/": {"type": "hello", "token": w.token_a},
+        "/ws/staff/": {"type": "hello"},
+        "/ws/partner/": {"type": "hello", "conversation_id": conv(w)},
+    }[path]
+    assert (await exchange(ws, hello))[0]["type"] == "welcome"
     before = await database_sync_to_async(db_snapshot)()
     got = {}
     for frame_type in sorted(foreign):
