@@ -6,8 +6,11 @@ remembers the highest seq it sent for each conversation, drops duplicates and fi
 from the database). Rules about who may do what live in chat.services / chat.selectors.
 """
 
+import asyncio
 import json
 import logging
+import math
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -36,6 +39,10 @@ from .models import STAFF_TAGS
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+# A typing frame for a conversation the database confirmed (member, open) less than this many
+# seconds ago is relayed by the socket itself: typing stores nothing, and a check per
+# keystroke pause cost a database call per message. Ending or letting go forgets the check.
+TYPING_RECHECK = 30.0
 # "Reconnect now and say hello with what you have seen": the channel layer lost events
 # (chat.layerwatch), a group could not be joined, or the hello failed on our side.
 CLOSE_RECONNECT = layerwatch.CLOSE_RECONNECT
@@ -74,9 +81,13 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         )
         self.joined: set[str] = set()
         self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
+        # Followed conversations whose membership and openness the database confirmed for a
+        # typing frame (monotonic time); dropped when one ends or is let go of.
+        self.checked: dict[str, float] = {}
         self.last_sent: dict[str, dict] = {}  # "kind:conversation" -> last such frame sent
         self.language = self.chosen_language()
         ticker.ensure_started()
+        events.attach(asyncio.get_running_loop())
         await self.accept()
         metrics.socket_opened(self.kind)
         layerwatch.register(self)
@@ -161,9 +172,16 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await self.push_message(sent)
 
     async def on_typing(self, frame):
+        conversation_id = self.target(frame)
+        if self.checked.get(conversation_id, -math.inf) > time.monotonic() - TYPING_RECHECK:
+            frame = services.typing_frame(conversation_id, self.kind, frame.active)
+            await events.publish_now(events.conversation_group(conversation_id), frame)
+            return
         await db(services.conversation_typing)(
-            actor=self.actor, conversation_id=self.target(frame), active=frame.active
+            actor=self.actor, conversation_id=conversation_id, active=frame.active
         )
+        if conversation_id in self.delivered:
+            self.checked[conversation_id] = time.monotonic()
 
     async def on_read(self, frame):
         await db(services.conversation_mark_read)(
@@ -215,6 +233,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return  # nobody needs to see their own typing
         if kind in REPEATED_FRAMES and self.repeats(frame, conversation_id):
             return
+        if kind == "ended":
+            self.checked.pop(conversation_id, None)
         await self.send_frame(frame)
 
     def repeats(self, frame: dict, conversation_id: str | None) -> bool:
@@ -495,6 +515,7 @@ class StaffConsumer(ProtocolConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
                 self.joined.discard(group)
         self.delivered.pop(conversation_id, None)
+        self.checked.pop(conversation_id, None)
 
     def load_scope(self):
         profile = selectors.staff_profile(self.scope["user"])

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -236,19 +237,24 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
 
 
 def conversation_typing(*, actor: Actor, conversation_id, active: bool) -> None:
-    """Ephemeral: nothing is stored; the other side sees a typing indicator."""
+    """Ephemeral: nothing is stored; the other side sees a typing indicator. (A socket that
+    checked this within the last half minute relays it itself: consumers.on_typing.)"""
     conversation = selectors.conversation_for(actor, conversation_id)
     if not conversation.is_open:
         raise ServiceError("closed", _("This conversation has ended."))
     events.publish_on_commit(
         events.conversation_group(conversation.id),
-        {
-            "type": "typing",
-            "conversation_id": str(conversation.id),
-            "who": actor.kind,
-            "active": bool(active),
-        },
+        typing_frame(conversation.id, actor.kind, active),
     )
+
+
+def typing_frame(conversation_id, who: str, active: bool) -> dict:
+    return {
+        "type": "typing",
+        "conversation_id": str(conversation_id),
+        "who": who,
+        "active": bool(active),
+    }
 
 
 def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
@@ -259,6 +265,17 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
         selectors.conversation_for(actor, conversation_id)
         return seq
     field = "youth_read_seq" if actor.kind == "youth" else "staff_read_seq"
+    # The usual case in one statement (a receipt follows every message): a member moves their
+    # mark forward within what exists. Anything else takes the locked path for its answer.
+    member = (
+        Q(youth_id=actor.youth.id) if actor.kind == "youth" else Q(assigned_staff_id=actor.user.id)
+    )
+    cid = selectors.conversation_uuid(conversation_id)
+    if seq > 0 and Conversation.objects.filter(
+        member, id=cid, next_seq__gt=seq, **{f"{field}__lt": seq}
+    ).update(**{field: seq}):
+        _publish_read(cid, actor.kind, seq)
+        return seq
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if seq < 0 or seq > conversation.latest_seq:
@@ -269,16 +286,15 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
             return getattr(conversation, field)
         setattr(conversation, field, seq)
         conversation.save(update_fields=[field])
-        events.publish_on_commit(
-            events.conversation_group(conversation.id),
-            {
-                "type": "read",
-                "conversation_id": str(conversation.id),
-                "reader": actor.kind,
-                "seq": seq,
-            },
-        )
+        _publish_read(conversation.id, actor.kind, seq)
     return seq
+
+
+def _publish_read(conversation_id, reader: str, seq: int) -> None:
+    events.publish_on_commit(
+        events.conversation_group(conversation_id),
+        {"type": "read", "conversation_id": str(conversation_id), "reader": reader, "seq": seq},
+    )
 
 
 def _check_end_details(tags, triage) -> tuple[list[str], str]:

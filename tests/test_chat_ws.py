@@ -85,6 +85,58 @@ async def test_full_flow_messages_typing_read_end(make_youth, ingrid):
     await close(youth, staff)
 
 
+async def test_typing_is_relayed_by_a_socket_that_checked_and_refused_once_ended(
+    make_youth, ingrid, sara, monkeypatch
+):
+    """A typing frame is checked in the database once; within TYPING_RECHECK the socket
+    relays the next ones itself. An `ended` the socket saw drops the check at once."""
+    from chat import consumers
+
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": True})
+    assert (await receive_until(youth, "typing"))["active"] is True
+    # Taken from Ingrid behind the socket's back (no event): within the window the socket
+    # still relays; with the window gone the database answers.
+    await database_sync_to_async(Conversation.objects.filter(id=cid).update)(assigned_staff=sara)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": False})
+    assert (await receive_until(youth, "typing"))["active"] is False
+    monkeypatch.setattr(consumers, "TYPING_RECHECK", 0.0)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": True})
+    assert (await receive_until(staff, "error"))["code"] == "not_allowed"
+    await database_sync_to_async(Conversation.objects.filter(id=cid).update)(assigned_staff=ingrid)
+    monkeypatch.setattr(consumers, "TYPING_RECHECK", 3600.0)
+    await youth.send_json_to({"type": "typing", "active": True})
+    assert (await receive_until(staff, "typing"))["who"] == "youth"  # checked now
+    await staff.send_json_to({"type": "end", "conversation_id": cid})
+    await receive_until(youth, "ended")
+    await youth.send_json_to({"type": "typing", "active": True})
+    assert (await receive_until(youth, "error"))["code"] == "closed"
+    await close(youth, staff)
+
+
+async def test_read_marks_only_move_forward_within_what_exists(make_youth, ingrid):
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    for i in range(3):
+        await youth.send_json_to({"type": "message", "client_id": f"y{i}", "text": f"y {i}"})
+    await receive_until(staff, "message")
+    await drain(staff, 0.3)
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 2})
+    assert (await receive_until(youth, "read"))["seq"] == 2
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 1})  # behind
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 4})  # not there
+    assert (await receive_until(staff, "error"))["code"] == "bad_seq"
+    await youth.send_json_to({"type": "read", "seq": 3})  # the youth's own mark
+    assert (await receive_until(staff, "read")) == {
+        "type": "read",
+        "conversation_id": cid,
+        "reader": "youth",
+        "seq": 3,
+    }
+    conversation = await database_sync_to_async(Conversation.objects.get)(id=cid)
+    assert (conversation.staff_read_seq, conversation.youth_read_seq) == (2, 3)
+    await close(youth, staff)
+
+
 async def test_live_equals_replay(make_youth, ingrid):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
     live = []
