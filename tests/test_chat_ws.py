@@ -190,6 +190,59 @@ async def test_reconnect_gets_every_missed_message_once_in_order(make_youth, ing
     await close(youth, staff)
 
 
+async def test_a_message_that_overtakes_an_earlier_one_waits_for_it(
+    make_youth, ingrid, monkeypatch
+):
+    """Ingrid's message 1 is committed but its event is late (held back here); the youth's
+    own message 2 is echoed first. The youth page still gets 1 then 2, each once: from the
+    late event when it comes within GAP_WAIT (no database call), else from the database."""
+    from chat import consumers, events, services
+    from chat.actors import Actor
+
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    late: list[tuple[str, dict]] = []
+    fills = []  # gaps filled from the database (the staff socket's own catch-up is not one)
+    history = consumers.selectors.history
+
+    def counting_history(*args, upto_seq=None, **kwargs):
+        if upto_seq is not None:
+            fills.append(upto_seq)
+        return history(*args, upto_seq=upto_seq, **kwargs)
+
+    monkeypatch.setattr(consumers.selectors, "history", counting_history)
+
+    async def staff_message_arriving_late(client_id: str) -> None:
+        with monkeypatch.context() as patch:
+            patch.setattr(events, "_send", lambda group, frame: late.append((group, frame)))
+            await database_sync_to_async(services.message_send)(
+                actor=Actor.for_staff(ingrid),
+                conversation_id=cid,
+                client_id=client_id,
+                text="sent",
+            )
+
+    async def youth_says(client_id: str) -> None:
+        await youth.send_json_to({"type": "message", "client_id": client_id, "text": "me"})
+        assert await youth.receive_nothing(timeout=0.1)  # the echo waits for the earlier one
+
+    monkeypatch.setattr(consumers, "GAP_WAIT", 5.0)
+    await staff_message_arriving_late("s1")
+    await youth_says("y2")
+    group, frame = late.pop()
+    await events.publish_now(group, frame)
+    got = [f for f in await drain(youth) if f["type"] == "message"]
+    assert [(f["seq"], f["client_id"]) for f in got] == [(1, "s1"), (2, "y2")]
+    assert fills == []
+
+    monkeypatch.setattr(consumers, "GAP_WAIT", 0.2)
+    await staff_message_arriving_late("s3")  # ... and this one's event is lost for good
+    await youth_says("y4")
+    got = [f for f in await drain(youth, 0.6) if f["type"] == "message"]
+    assert [(f["seq"], f["client_id"]) for f in got] == [(3, "s3"), (4, "y4")]
+    assert fills == [4, 4]  # the youth's socket and Ingrid's, once each
+    await close(youth, staff)
+
+
 async def test_stale_last_seq_of_another_conversation_is_ignored(make_youth, ingrid):
     youth, staff, cid, token = await start_chat(make_youth, ingrid)
     await staff.send_json_to(
