@@ -6,8 +6,11 @@ remembers the highest seq it sent for each conversation, drops duplicates and fi
 from the database). Rules about who may do what live in chat.services / chat.selectors.
 """
 
+import asyncio
 import json
 import logging
+import math
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -36,6 +39,13 @@ from .models import STAFF_TAGS
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+# A typing frame for a conversation the database confirmed (member, open) less than this many
+# seconds ago is relayed by the socket itself: typing stores nothing, and a check per
+# keystroke pause cost a database call per message. Ending or letting go forgets the check.
+TYPING_RECHECK = 30.0
+# How long a message that overtook an earlier one waits for it before the database fills the
+# gap (push_message).
+GAP_WAIT = 0.5
 # "Reconnect now and say hello with what you have seen": the channel layer lost events
 # (chat.layerwatch), a group could not be joined, or the hello failed on our side.
 CLOSE_RECONNECT = layerwatch.CLOSE_RECONNECT
@@ -88,9 +98,17 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         )
         self.joined: set[str] = set()
         self.delivered: dict[str, int] = {}  # conversation id -> highest seq sent on this socket
+        # Followed conversations whose membership and openness the database confirmed for a
+        # typing frame (monotonic time); dropped when one ends or is let go of.
+        self.checked: dict[str, float] = {}
+        # Messages that came before an earlier one, by conversation and seq (push_message).
+        self.held: dict[str, dict[int, tuple[dict, bool]]] = {}
+        self.gap_timers: dict[str, asyncio.TimerHandle] = {}
+        self.gap_fills: set[asyncio.Task] = set()
         self.last_sent: dict[str, dict] = {}  # "kind:conversation" -> last such frame sent
         self.language = self.chosen_language()
         ticker.ensure_started()
+        events.attach(asyncio.get_running_loop())
         await self.accept()
         metrics.socket_opened(self.kind)
         layerwatch.register(self)
@@ -104,6 +122,10 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return settings.LANGUAGE_CODE
 
     async def disconnect(self, code):
+        for timer in self.gap_timers.values():
+            timer.cancel()
+        for task in self.gap_fills:
+            task.cancel()
         layerwatch.unregister(self)
         metrics.socket_closed(self.kind)
         for group in self.joined:
@@ -175,9 +197,16 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         await self.push_message(sent)
 
     async def on_typing(self, frame):
+        conversation_id = self.target(frame)
+        if self.checked.get(conversation_id, -math.inf) > time.monotonic() - TYPING_RECHECK:
+            frame = services.typing_frame(conversation_id, self.kind, frame.active)
+            await events.publish_now(events.conversation_group(conversation_id), frame)
+            return
         await db(services.conversation_typing)(
-            actor=self.actor, conversation_id=self.target(frame), active=frame.active
+            actor=self.actor, conversation_id=conversation_id, active=frame.active
         )
+        if conversation_id in self.delivered:
+            self.checked[conversation_id] = time.monotonic()
 
     async def on_read(self, frame):
         await db(services.conversation_mark_read)(
@@ -229,6 +258,8 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
             return  # nobody needs to see their own typing
         if kind in REPEATED_FRAMES and self.repeats(frame, conversation_id):
             return
+        if kind == "ended":
+            self.checked.pop(conversation_id, None)
         await self.send_frame(frame)
 
     def repeats(self, frame: dict, conversation_id: str | None) -> bool:
@@ -245,22 +276,77 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         return False
 
     async def push_message(self, frame: dict, *, live: bool = False):
-        """Send each message once, in seq order, filling any gap from the database. `live`:
-        it just arrived from the channel layer (its delivery latency is measured)."""
+        """Send each message once, in seq order. `live`: it just arrived from the channel
+        layer (its delivery latency is measured).
+
+        A message that comes before an earlier one (this socket's own echo overtaking the
+        other side's event, or two workers' events crossing) is held for up to GAP_WAIT: the
+        missing one is nearly always on its way. Only if it does not come is the gap filled
+        from the database. (Filling at once cost a database call per crossing, and crossings
+        multiply exactly when a worker is busy.)"""
         conversation_id, seq = frame["conversation_id"], frame["seq"]
         last = self.delivered.get(conversation_id)
         if last is None or seq <= last:
             return
         if seq > last + 1:
-            gap, _ = await db(selectors.history)(
-                self.actor, conversation_id, after_seq=last, upto_seq=seq - 1
-            )
-            for missing in gap:
-                await self.send_frame(missing)
+            self.held.setdefault(conversation_id, {})[seq] = (frame, live)
+            if conversation_id not in self.gap_timers:
+                self.gap_timers[conversation_id] = asyncio.get_running_loop().call_later(
+                    GAP_WAIT, self.gap_due, conversation_id
+                )
+            return
+        await self.deliver_message(frame, live)
+        await self.release_held(conversation_id)
+
+    async def deliver_message(self, frame: dict, live: bool):
+        self.delivered[frame["conversation_id"]] = frame["seq"]
         if live and frame["sender"] != self.kind:
             metrics.message_delivered(self.kind, frame["sent_at"])
         await self.send_frame(frame)
-        self.delivered[conversation_id] = seq
+
+    async def release_held(self, conversation_id: str):
+        """Send the held messages that follow on from what was delivered."""
+        held = self.held.get(conversation_id)
+        while held:
+            following = self.delivered[conversation_id] + 1
+            for seq in [seq for seq in held if seq < following]:
+                del held[seq]
+            if following not in held:
+                break
+            await self.deliver_message(*held.pop(following))
+        if not held:
+            self.held.pop(conversation_id, None)
+            timer = self.gap_timers.pop(conversation_id, None)
+            if timer is not None:
+                timer.cancel()
+
+    def gap_due(self, conversation_id: str):
+        self.gap_timers.pop(conversation_id, None)
+        task = asyncio.ensure_future(self.fill_gap(conversation_id))
+        self.gap_fills.add(task)
+        task.add_done_callback(self.gap_fills.discard)
+
+    async def fill_gap(self, conversation_id: str):
+        held = self.held.get(conversation_id)
+        last = self.delivered.get(conversation_id)
+        if not held or last is None:
+            return
+        try:
+            with translation.override(self.language):
+                gap, _ = await db(selectors.history)(
+                    self.actor, conversation_id, after_seq=last, upto_seq=max(held)
+                )
+        except Exception as exc:
+            # Not part of it any more (ended, transferred) or the database is away: the
+            # client fills its own gap with `sync` or on reconnect.
+            logger.warning("could not fill a message gap: %s", type(exc).__name__)
+            self.held.pop(conversation_id, None)
+            return
+        for missing in gap:
+            if missing["seq"] > self.delivered.get(conversation_id, missing["seq"]):
+                await self.deliver_message(missing, False)
+        if conversation_id in self.delivered:
+            await self.release_held(conversation_id)
 
     async def join(self, group: str):
         if group not in self.joined:
@@ -527,6 +613,11 @@ class StaffConsumer(ProtocolConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
                 self.joined.discard(group)
         self.delivered.pop(conversation_id, None)
+        self.checked.pop(conversation_id, None)
+        self.held.pop(conversation_id, None)
+        timer = self.gap_timers.pop(conversation_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def load_scope(self):
         profile = selectors.staff_profile(self.scope["user"])

@@ -1,4 +1,5 @@
-"""The only code that touches the channel layer. Only services call it.
+"""The only code that touches the channel layer. Only services call it (and sockets relaying
+their own typing indicator, which nothing stores: `publish_now`).
 
 The channel layer is a doorbell, not a record: it is at-most-once, and Redis may be down.
 Every frame published here describes a row already committed to the database, so a client
@@ -8,6 +9,7 @@ chat.layerwatch, which has every socket reconnect and catch up once the layer wo
 (nothing else would bring the lost frame to a page if the chat goes quiet).
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -61,12 +63,63 @@ def publish_many_on_commit(build: Callable[[], list[tuple[str, dict]]]) -> None:
     transaction.on_commit(run)
 
 
+# Publishing from a worker's database thread hands the frame to the event loop and returns at
+# once: the thread does not wait for Redis (async_to_sync would, per frame). One task per loop
+# sends them in the order they were published. Without a running loop (commands, sync
+# tests), a publish is sent before the call returns.
+_OUTBOX_LIMIT = 10_000  # frames waiting for Redis; past it they are dropped as failed sends
+_outbox: tuple[asyncio.AbstractEventLoop, asyncio.Queue] | None = None
+
+
+def attach(loop: asyncio.AbstractEventLoop) -> None:
+    """Publish through `loop` from now on (a consumer calls this on connect, in the loop)."""
+    global _outbox
+    if _outbox is None or _outbox[0] is not loop:
+        queue: asyncio.Queue = asyncio.Queue()
+        loop.create_task(_drain(queue))
+        _outbox = (loop, queue)
+
+
+async def _drain(queue: asyncio.Queue) -> None:
+    while True:
+        group, frame = await queue.get()
+        await _publish(group, frame)
+
+
+def _enqueue(queue: asyncio.Queue, item: tuple[str, dict]) -> None:
+    if queue.qsize() >= _OUTBOX_LIMIT:
+        _failed(item[0], item[1], "OutboxFull")
+        return
+    queue.put_nowait(item)
+
+
 def _send(group: str, frame: dict) -> None:
+    outbox = _outbox
+    if outbox is not None and outbox[0].is_running():
+        try:
+            outbox[0].call_soon_threadsafe(_enqueue, outbox[1], (group, frame))
+            return
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+    async_to_sync(_publish)(group, frame)
+
+
+async def publish_now(group: str, frame: dict) -> None:
+    """From the event loop, for what is stored nowhere: a socket relaying its own typing
+    indicator for a conversation it has checked (chat.consumers.on_typing)."""
+    await _publish(group, frame)
+
+
+async def _publish(group: str, frame: dict) -> None:
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "deliver", "frame": frame})
+        await get_channel_layer().group_send(group, {"type": "deliver", "frame": frame})
     except Exception as exc:
-        # Content never goes to the log: only the group and the frame type.
-        logger.error("publish to %s failed (%s): %s", group, frame.get("type"), type(exc).__name__)
-        # The frame is lost for everyone listening: once the layer works again, the sockets
-        # reconnect and catch up from the database (chat.layerwatch).
-        layerwatch.publish_failed()
+        _failed(group, frame, type(exc).__name__)
+
+
+def _failed(group: str, frame: dict, why: str) -> None:
+    # Content never goes to the log: only the group and the frame type.
+    logger.error("publish to %s failed (%s): %s", group, frame.get("type"), why)
+    # The frame is lost for everyone listening: once the layer works again, the sockets
+    # reconnect and catch up from the database (chat.layerwatch).
+    layerwatch.publish_failed()

@@ -1,6 +1,8 @@
 """Reads: conversations, history and the queue, shaped as protocol frames."""
 
+import time
 import uuid
+from collections import OrderedDict
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -19,6 +21,30 @@ def data_key(conversation_id) -> bytes | None:
     """The conversation's data key, or None once retention destroyed it."""
     key = ConversationKey.objects.filter(conversation_id=conversation_id).first()
     return key.unwrap(str(conversation_id)) if key else None
+
+
+# Data keys of conversations being written to, kept a few minutes per process: a message
+# then needs no key read. Only for encrypting: reads always take the key from the database,
+# so a key destroyed by retention reads nothing at once. (A conversation whose key is gone
+# takes no messages: retention destroys keys of closed conversations only.)
+_SENDING_KEYS: OrderedDict[uuid.UUID, tuple[float, bytes]] = OrderedDict()
+_SENDING_KEYS_SECONDS = 300.0
+_SENDING_KEYS_MAX = 4096
+
+
+def sending_key(conversation_id: uuid.UUID) -> bytes | None:
+    """The data key to encrypt a new message of the conversation with (None once destroyed)."""
+    now = time.monotonic()
+    cached = _SENDING_KEYS.get(conversation_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    key = data_key(conversation_id)
+    if key is not None:
+        _SENDING_KEYS[conversation_id] = (now + _SENDING_KEYS_SECONDS, key)
+        _SENDING_KEYS.move_to_end(conversation_id)
+        while len(_SENDING_KEYS) > _SENDING_KEYS_MAX:
+            _SENDING_KEYS.popitem(last=False)
+    return key
 
 
 def message_aad(conversation_id, seq: int) -> str:

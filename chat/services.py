@@ -10,7 +10,8 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -200,6 +201,13 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
     YOUTHHUB_MESSAGES_PER_MINUTE messages a minute across all their sockets (`rate_limited`).
     """
     _check_text(text)
+    if actor.kind in ("youth", "staff"):
+        try:
+            sent = _message_send_usual(actor, conversation_id, client_id, text)
+        except IntegrityError:  # a resend of a stored client_id: the full path returns it
+            sent = None
+        if sent is not None:
+            return sent, True
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         existing = Message.objects.filter(
@@ -235,20 +243,81 @@ def message_send(*, actor: Actor, conversation_id, client_id: str, text: str) ->
     return frame, True
 
 
+def _message_send_usual(actor: Actor, conversation_id, client_id: str, text: str) -> dict | None:
+    """The usual send in four statements (message_send took ten): the youth or the assigned
+    staff member writes a new message in an open conversation. None when it is anything else
+    (not a member, closed, no such conversation: the full path gives the answer); a resend of
+    a stored client_id raises IntegrityError (the full path returns the stored message).
+
+    One UPDATE ... RETURNING takes the next seq, checks membership and openness and locks the
+    row, as the full path's SELECT ... FOR UPDATE does. The checks that refuse a stored message
+    (blocked, too many a minute) come after the INSERT, so a resend is still answered first and
+    a refusal rolls everything back."""
+    cid = selectors.conversation_uuid(conversation_id)
+    youth = actor.kind == "youth"
+    with transaction.atomic():
+        seq = _next_seq(cid, youth=actor.youth.id if youth else None, staff=actor.user)
+        if seq is None:
+            return None
+        key = selectors.sending_key(cid)
+        if key is None:
+            return None
+        message = Message.objects.create(
+            conversation_id=cid,
+            seq=seq,
+            sender=actor.kind,
+            staff=None if youth else actor.user,
+            body=crypto.seal_text(key, text, aad=selectors.message_aad(cid, seq)),
+            client_id=client_id,
+        )
+        if youth:
+            youth_check_not_blocked(actor.youth)
+            _check_youth_message_rate(actor.youth)
+        name = actor.youth.alias if youth else selectors.author_name(actor.user)
+        frame = selectors.message_frame(message, text, sender_name=name)
+        events.publish_on_commit(events.conversation_group(cid), frame)
+    return frame
+
+
+def _next_seq(conversation_id, *, youth=None, staff=None) -> int | None:
+    """Take the next seq of an open conversation the youth (by id) or staff member is part of,
+    holding its row lock until commit; None if there is no such conversation."""
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    member, value = ("youth_id", youth) if youth is not None else ("assigned_staff_id", staff.pk)
+    field = Conversation._meta.get_field(member.removesuffix("_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_seq = next_seq + 1 "  # noqa: S608 (names from the model)
+            f"WHERE id = %s AND {member} = %s AND state IN (%s, %s) RETURNING next_seq - 1",
+            [
+                Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
+                field.get_db_prep_value(value, connection),
+                *Conversation.OPEN_STATES,
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def conversation_typing(*, actor: Actor, conversation_id, active: bool) -> None:
-    """Ephemeral: nothing is stored; the other side sees a typing indicator."""
+    """Ephemeral: nothing is stored; the other side sees a typing indicator. (A socket that
+    checked this within the last half minute relays it itself: consumers.on_typing.)"""
     conversation = selectors.conversation_for(actor, conversation_id)
     if not conversation.is_open:
         raise ServiceError("closed", _("This conversation has ended."))
     events.publish_on_commit(
         events.conversation_group(conversation.id),
-        {
-            "type": "typing",
-            "conversation_id": str(conversation.id),
-            "who": actor.kind,
-            "active": bool(active),
-        },
+        typing_frame(conversation.id, actor.kind, active),
     )
+
+
+def typing_frame(conversation_id, who: str, active: bool) -> dict:
+    return {
+        "type": "typing",
+        "conversation_id": str(conversation_id),
+        "who": who,
+        "active": bool(active),
+    }
 
 
 def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
@@ -259,6 +328,17 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
         selectors.conversation_for(actor, conversation_id)
         return seq
     field = "youth_read_seq" if actor.kind == "youth" else "staff_read_seq"
+    # The usual case in one statement (a receipt follows every message): a member moves their
+    # mark forward within what exists. Anything else takes the locked path for its answer.
+    member = (
+        Q(youth_id=actor.youth.id) if actor.kind == "youth" else Q(assigned_staff_id=actor.user.id)
+    )
+    cid = selectors.conversation_uuid(conversation_id)
+    if seq > 0 and Conversation.objects.filter(
+        member, id=cid, next_seq__gt=seq, **{f"{field}__lt": seq}
+    ).update(**{field: seq}):
+        _publish_read(cid, actor.kind, seq)
+        return seq
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
         if seq < 0 or seq > conversation.latest_seq:
@@ -269,16 +349,15 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
             return getattr(conversation, field)
         setattr(conversation, field, seq)
         conversation.save(update_fields=[field])
-        events.publish_on_commit(
-            events.conversation_group(conversation.id),
-            {
-                "type": "read",
-                "conversation_id": str(conversation.id),
-                "reader": actor.kind,
-                "seq": seq,
-            },
-        )
+        _publish_read(conversation.id, actor.kind, seq)
     return seq
+
+
+def _publish_read(conversation_id, reader: str, seq: int) -> None:
+    events.publish_on_commit(
+        events.conversation_group(conversation_id),
+        {"type": "read", "conversation_id": str(conversation_id), "reader": reader, "seq": seq},
+    )
 
 
 def _check_end_details(tags, triage) -> tuple[list[str], str]:

@@ -11,6 +11,7 @@ from datetime import time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -288,17 +289,24 @@ def staff_set_status(*, user, status: str) -> StaffProfile:
 
 
 def staff_seen(*, user, every_seconds: int = 30) -> None:
-    """A dashboard is alive (hello / ping). Written at most every `every_seconds`."""
+    """A dashboard is alive (hello / ping). Written at most every `every_seconds`.
+
+    The queue is broadcast only when this brings an on-duty person back to "on now" (their
+    last sign of life was older than the presence window): a heartbeat of someone who is on
+    changes nobody's view, and rebuilding the queue for every staff socket on each one grew
+    as staff² (docs/benchmarks.md)."""
     now = timezone.now()
-    updated = (
-        StaffProfile.objects.filter(user=user)
-        .exclude(seen_at__gte=now - timedelta(seconds=every_seconds))
+    came_back = (
+        StaffProfile.objects.filter(user=user, status__in=selectors.ON_DUTY_STATUSES)
+        .filter(Q(seen_at__isnull=True) | Q(seen_at__lt=selectors.presence_cutoff(now)))
         .update(seen_at=now)
     )
-    if updated:
-        profile = StaffProfile.objects.filter(user=user).only("status", "seen_at").first()
-        if profile and profile.status in selectors.ON_DUTY_STATUSES:
-            broadcast.queue_changed()  # may have come back on duty
+    if came_back:
+        broadcast.queue_changed()
+        return
+    StaffProfile.objects.filter(user=user).exclude(
+        seen_at__gte=now - timedelta(seconds=every_seconds)
+    ).update(seen_at=now)
 
 
 def _lock_staff_with_capacity(user) -> tuple[StaffProfile, selectors.StaffScope]:

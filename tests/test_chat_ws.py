@@ -85,6 +85,58 @@ async def test_full_flow_messages_typing_read_end(make_youth, ingrid):
     await close(youth, staff)
 
 
+async def test_typing_is_relayed_by_a_socket_that_checked_and_refused_once_ended(
+    make_youth, ingrid, sara, monkeypatch
+):
+    """A typing frame is checked in the database once; within TYPING_RECHECK the socket
+    relays the next ones itself. An `ended` the socket saw drops the check at once."""
+    from chat import consumers
+
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": True})
+    assert (await receive_until(youth, "typing"))["active"] is True
+    # Taken from Ingrid behind the socket's back (no event): within the window the socket
+    # still relays; with the window gone the database answers.
+    await database_sync_to_async(Conversation.objects.filter(id=cid).update)(assigned_staff=sara)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": False})
+    assert (await receive_until(youth, "typing"))["active"] is False
+    monkeypatch.setattr(consumers, "TYPING_RECHECK", 0.0)
+    await staff.send_json_to({"type": "typing", "conversation_id": cid, "active": True})
+    assert (await receive_until(staff, "error"))["code"] == "not_allowed"
+    await database_sync_to_async(Conversation.objects.filter(id=cid).update)(assigned_staff=ingrid)
+    monkeypatch.setattr(consumers, "TYPING_RECHECK", 3600.0)
+    await youth.send_json_to({"type": "typing", "active": True})
+    assert (await receive_until(staff, "typing"))["who"] == "youth"  # checked now
+    await staff.send_json_to({"type": "end", "conversation_id": cid})
+    await receive_until(youth, "ended")
+    await youth.send_json_to({"type": "typing", "active": True})
+    assert (await receive_until(youth, "error"))["code"] == "closed"
+    await close(youth, staff)
+
+
+async def test_read_marks_only_move_forward_within_what_exists(make_youth, ingrid):
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    for i in range(3):
+        await youth.send_json_to({"type": "message", "client_id": f"y{i}", "text": f"y {i}"})
+    await receive_until(staff, "message")
+    await drain(staff, 0.3)
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 2})
+    assert (await receive_until(youth, "read"))["seq"] == 2
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 1})  # behind
+    await staff.send_json_to({"type": "read", "conversation_id": cid, "seq": 4})  # not there
+    assert (await receive_until(staff, "error"))["code"] == "bad_seq"
+    await youth.send_json_to({"type": "read", "seq": 3})  # the youth's own mark
+    assert (await receive_until(staff, "read")) == {
+        "type": "read",
+        "conversation_id": cid,
+        "reader": "youth",
+        "seq": 3,
+    }
+    conversation = await database_sync_to_async(Conversation.objects.get)(id=cid)
+    assert (conversation.staff_read_seq, conversation.youth_read_seq) == (2, 3)
+    await close(youth, staff)
+
+
 async def test_live_equals_replay(make_youth, ingrid):
     youth, staff, cid, _ = await start_chat(make_youth, ingrid)
     live = []
@@ -135,6 +187,59 @@ async def test_reconnect_gets_every_missed_message_once_in_order(make_youth, ing
     await youth.send_json_to({"type": "message", "client_id": "y1", "text": "før"})
     assert await youth.receive_nothing(timeout=0.3)  # seq 1 was already delivered here
     assert await database_sync_to_async(Message.objects.filter(conversation_id=cid).count)() == 4
+    await close(youth, staff)
+
+
+async def test_a_message_that_overtakes_an_earlier_one_waits_for_it(
+    make_youth, ingrid, monkeypatch
+):
+    """Ingrid's message 1 is committed but its event is late (held back here); the youth's
+    own message 2 is echoed first. The youth page still gets 1 then 2, each once: from the
+    late event when it comes within GAP_WAIT (no database call), else from the database."""
+    from chat import consumers, events, services
+    from chat.actors import Actor
+
+    youth, staff, cid, _ = await start_chat(make_youth, ingrid)
+    late: list[tuple[str, dict]] = []
+    fills = []  # gaps filled from the database (the staff socket's own catch-up is not one)
+    history = consumers.selectors.history
+
+    def counting_history(*args, upto_seq=None, **kwargs):
+        if upto_seq is not None:
+            fills.append(upto_seq)
+        return history(*args, upto_seq=upto_seq, **kwargs)
+
+    monkeypatch.setattr(consumers.selectors, "history", counting_history)
+
+    async def staff_message_arriving_late(client_id: str) -> None:
+        with monkeypatch.context() as patch:
+            patch.setattr(events, "_send", lambda group, frame: late.append((group, frame)))
+            await database_sync_to_async(services.message_send)(
+                actor=Actor.for_staff(ingrid),
+                conversation_id=cid,
+                client_id=client_id,
+                text="sent",
+            )
+
+    async def youth_says(client_id: str) -> None:
+        await youth.send_json_to({"type": "message", "client_id": client_id, "text": "me"})
+        assert await youth.receive_nothing(timeout=0.1)  # the echo waits for the earlier one
+
+    monkeypatch.setattr(consumers, "GAP_WAIT", 5.0)
+    await staff_message_arriving_late("s1")
+    await youth_says("y2")
+    group, frame = late.pop()
+    await events.publish_now(group, frame)
+    got = [f for f in await drain(youth) if f["type"] == "message"]
+    assert [(f["seq"], f["client_id"]) for f in got] == [(1, "s1"), (2, "y2")]
+    assert fills == []
+
+    monkeypatch.setattr(consumers, "GAP_WAIT", 0.2)
+    await staff_message_arriving_late("s3")  # ... and this one's event is lost for good
+    await youth_says("y4")
+    got = [f for f in await drain(youth, 0.6) if f["type"] == "message"]
+    assert [(f["seq"], f["client_id"]) for f in got] == [(3, "s3"), (4, "y4")]
+    assert fills == [4, 4]  # the youth's socket and Ingrid's, once each
     await close(youth, staff)
 
 

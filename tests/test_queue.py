@@ -317,6 +317,26 @@ def test_status_and_presence_decide_who_is_on(team, make_youth):
     assert [s["display_name"] for s in selectors.overview(pool=pool)["staff"]] == ["Ingrid"]
 
 
+def test_a_heartbeat_broadcasts_the_queue_only_when_it_brings_someone_back(
+    team, django_capture_on_commit_callbacks
+):
+    ingrid, _ = team
+    profile = StaffProfile.objects.get(user=ingrid)
+
+    def seen(ago: timedelta) -> list:
+        StaffProfile.objects.filter(pk=profile.pk).update(seen_at=timezone.now() - ago)
+        with django_capture_on_commit_callbacks() as published:
+            services.staff_seen(user=ingrid)
+        profile.refresh_from_db()
+        assert timezone.now() - profile.seen_at < timedelta(seconds=5)  # written either way
+        return published
+
+    assert seen(timedelta(seconds=40)) == []  # on all along: nobody's view changes
+    assert len(seen(timedelta(minutes=10))) == 1  # back on now: the queue goes out
+    StaffProfile.objects.filter(pk=profile.pk).update(status="away")
+    assert seen(timedelta(minutes=10)) == []  # away: not on, whatever the heartbeat
+
+
 def test_overview_gives_each_person_and_role_a_queue_and_an_estimate(team, make_youth, settings):
     ingrid, sara = team
     settings.YOUTHHUB_DEFAULT_HANDLE_MINUTES = 20

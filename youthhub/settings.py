@@ -154,7 +154,17 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Persistent connections: a new PostgreSQL backend per database call cost 4.5 ms of a
+    # worker's one database thread and most of PostgreSQL's CPU (docs/benchmarks.md). Each
+    # worker holds one or two (its database thread; the timer shares it); health checks
+    # replace a connection that died with a PostgreSQL restart before it is used.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=envint("YOUTHHUB_DB_CONN_MAX_AGE", 600),
+            conn_health_checks=True,
+        )
+    }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -168,6 +168,9 @@ class Bench:
         env = {**BENCH_ENV, "YOUTHHUB_CHANNEL_LAYER": layer}
         if self.opts.youthhub_settings:
             env["DJANGO_SETTINGS_MODULE"] = self.opts.youthhub_settings
+        for item in self.opts.worker_env:
+            name, _, value = item.partition("=")
+            env[name] = value
         for name, value in sorted(env.items()):
             args += ["--env", f"{name}={value}"]
         say(f"[{self.elapsed():5.0f}s] deploy/cluster up --workers {workers} ({layer} layer)")
@@ -865,8 +868,15 @@ def parse(argv: list[str] | None = None):
     add(
         "--youthhub-settings",
         default="",
-        help="another settings module for the workers (an experiment, e.g. "
-        "deploy.bench.persistent_db_settings); default youthhub.settings",
+        help="another settings module for the workers (an experiment); default youthhub.settings",
+    )
+    add(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the workers (repeatable), e.g. "
+        "YOUTHHUB_DB_CONN_MAX_AGE=0 to measure a connection per database call",
     )
     add("--time-limit", type=float, default=16 * 60, help="seconds; later parts are skipped")
     add("--dir", default=str(ROOT / "var" / "bench" / "cluster"), help="deploy/cluster --dir")
