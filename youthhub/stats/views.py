@@ -92,17 +92,9 @@ def stats_csv(request):
     writer = csv.writer(response)
     writer.writerow([_("table"), _("row"), _("value"), _("staff on"), _("chat places")])
     for table in tables.values():
-        for row in table.cells():
+        for row in table.cells() + table.footer():
             writer.writerow([table.title, *row])
-        if table.name != "capacity":
-            writer.writerow([table.title, _("Total"), selectors.display(table.total)])
-        for key, value in table.extra.items():
-            if not isinstance(value, dict) and value is not None:
-                writer.writerow([table.title, SUMMARY_LABELS[key], selectors.display(value)])
     return response
-
-
-SUMMARY_LABELS = {"median": "median", "p90": "p90", "mean": "mean", "rate": "rate"}
 
 
 @supervisor_required
