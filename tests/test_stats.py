@@ -331,13 +331,24 @@ def test_the_live_panel_raises_a_capacity_alert(client, team, mona, make_youth, 
 def test_capacity_samples_feed_the_capacity_figure(team, arena):
     from youthhub.stats.services import capacity_sample
 
-    moment = datetime.now(UTC).replace(second=5)
+    moment = datetime.now(UTC).replace(minute=0, second=5, microsecond=0)
     assert capacity_sample(moment) == 1
     assert capacity_sample(moment) == 0  # once a minute
+    assert capacity_sample(moment + timedelta(minutes=1)) == 1
     table = selectors.figures(today_filters())["capacity"]
     local_hour = f"{moment.astimezone(timezone.get_current_timezone()).hour:02d}"
-    assert table.extra["staff_on"][local_hour] == round(2 / 60, 2)
-    assert table.extra["places"][local_hour] == round(6 / 60, 2)
+    # Two staff with three places each, for two minutes of the hour: read from the hour row.
+    assert table.extra["staff_on"][local_hour] == round(2 * 2 / 60, 2)
+    assert table.extra["places"][local_hour] == round(2 * 6 / 60, 2)
+    from youthhub.stats.models import CapacityHour
+
+    row = CapacityHour.objects.get()
+    assert (row.hour, row.minutes, row.staff_minutes, row.place_minutes) == (
+        moment.replace(second=0),
+        2,
+        4,
+        12,
+    )
 
 
 def test_big_enough_counts_are_shown_as_they_are(team, arena, make_youth):

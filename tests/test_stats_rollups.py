@@ -22,7 +22,7 @@ from dropin.selectors import timers_held
 from dropin.services import queue_request
 from youthhub.handover.models import ServiceKind
 from youthhub.staff.models import Role, StaffProfile
-from youthhub.stats.models import CapacitySample, Count
+from youthhub.stats.models import CapacityHour, CapacitySample, Count
 from youthhub.stats.rebuild import stats_rebuild
 from youthhub.stats.services import MEETING_BUCKETS_DAYS, capacity_sample
 from youthhub.stats.simulate import simulate
@@ -202,7 +202,7 @@ def test_rebuild_reproduces_exactly_the_same_cells(week):
 
 
 def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
-    for model in (Count, CapacitySample):
+    for model in (Count, CapacityHour, CapacitySample):
         for f in model._meta.get_fields():
             assert f.get_internal_type() not in (
                 "UUIDField",
@@ -214,8 +214,12 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
     assert Count.objects.count() > 100
     for hour in Count.objects.values_list("hour", flat=True):
         assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
-    for minute in CapacitySample.objects.values_list("minute", flat=True):
-        assert (minute.second, minute.microsecond) == (0, 0)
+    for hour in CapacityHour.objects.values_list("hour", flat=True):
+        assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
+    # The minute claims hold no figures, and only the last hour's are kept.
+    assert {f.name for f in CapacitySample._meta.get_fields()} == {"id", "minute", "pool_id"}
+    claims = list(CapacitySample.objects.values_list("minute", flat=True))
+    assert claims and max(claims) - min(claims) <= timedelta(hours=1)
     # Every key comes from a fixed vocabulary.
     vocabulary = {
         "outcome": set(CLOSED),
@@ -243,7 +247,7 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
         ids |= {str(pk), pk.hex}
     for pk in Conversation.objects.values_list("id", flat=True):
         ids |= {str(pk), pk.hex}
-    for model in (Count, CapacitySample):
+    for model in (Count, CapacityHour):
         for row in model.objects.values_list():
             for value in row:
                 text = str(value)
@@ -256,50 +260,84 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
 
 def test_the_statistics_survive_deleting_the_conversations(week):
     before = cells()
-    samples = list(CapacitySample.objects.order_by("minute", "pool_id").values_list())
+    samples = list(CapacityHour.objects.order_by("hour", "pool_id").values_list())
     Youth.objects.all().delete()  # what retention does to stale identities, with everything
     assert not Conversation.objects.exists() and not Feedback.objects.exists()
     assert cells() == before
-    assert list(CapacitySample.objects.order_by("minute", "pool_id").values_list()) == samples
+    assert list(CapacityHour.objects.order_by("hour", "pool_id").values_list()) == samples
 
 
-def test_one_capacity_sample_per_minute_and_pool(week):
-    rows = list(CapacitySample.objects.values_list("minute", "pool_id"))
-    assert len(rows) == len(set(rows)) == week.capacity_samples
+def test_capacity_is_kept_by_the_hour_one_minute_counted_once(week):
+    hours = CapacityHour.objects.all()
+    assert sum(h.minutes for h in hours) == week.capacity_samples
+    assert all(h.minutes <= 60 for h in hours)
     # While the arena is open, every minute is sampled (Monday 12:00-16:00 in Oslo).
     monday = datetime.combine(START, time(12), tzinfo=OSLO)
-    minutes = set(
-        CapacitySample.objects.filter(
-            minute__gte=monday, minute__lt=monday + timedelta(hours=4)
-        ).values_list("minute", flat=True)
-    )
-    assert len(minutes) == 4 * 60
+    open_hours = hours.filter(hour__gte=monday, hour__lt=monday + timedelta(hours=4))
+    assert [h.minutes for h in open_hours.order_by("hour")] == [60] * 4
     # ... and the staff on shift stay "on now" (their dashboards' pings keep seen_at fresh in
     # simulated time): Monday has three from 12 (the 12:00 sample is taken just before they
     # log on) and a fourth from 13.
-    staffed = CapacitySample.objects.filter(
-        minute__gt=monday, minute__lt=monday + timedelta(hours=4)
-    )
-    assert min(staffed.values_list("staff_on", flat=True)) >= 3
+    for h in open_hours.filter(hour__gte=monday + timedelta(hours=1)):
+        assert h.staff_minutes >= 3 * 60 and h.place_minutes >= h.busy_minutes
+        assert h.queued_max * 60 >= h.queued_minutes
     assert not Conversation.objects.filter(
         created_at__gte=monday, created_at__lt=monday + timedelta(hours=4), after_hours=True
     ).exists()
-    # Two calls in one minute (two workers ticking): one row per pool, whatever the order.
+    # Two calls in one minute (two workers ticking): counted once per pool, whatever the order.
     Pool.objects.create(slug="telemark", name="Telemark chat")  # nobody works there
     moment = datetime.combine(START + timedelta(days=DAYS + 1), time(10, 0, 12), tzinfo=OSLO)
+    hour = moment.replace(minute=0, second=0).astimezone(UTC)
     assert capacity_sample(moment) == Pool.objects.count() == 2
     assert capacity_sample(moment + timedelta(seconds=30)) == 0
     assert capacity_sample(moment + timedelta(seconds=40), force=True) == 0
-    minute = moment.replace(second=0)
-    assert CapacitySample.objects.filter(minute=minute).count() == 2
-    assert capacity_sample(minute + timedelta(minutes=1)) == 2
-    # A worker whose `now` is a little behind a request that just arrived still samples that
-    # pool (the longest wait is never negative).
+    assert [h.minutes for h in CapacityHour.objects.filter(hour=hour)] == [1, 1]
+    assert capacity_sample(moment + timedelta(minutes=1)) == 2
+    assert [h.minutes for h in CapacityHour.objects.filter(hour=hour)] == [2, 2]
+    # Someone waiting in the empty pool: counted as waiting, and as the most at once.
     youth, _token = youth_session_create()
     waiting = queue_request(youth=youth, pool_slug="telemark")
-    behind = waiting.created_at - timedelta(seconds=5)
-    assert capacity_sample(behind) == 2
-    sample = CapacitySample.objects.get(
-        minute=behind.replace(second=0, microsecond=0), pool_id=waiting.pool_id
+    assert capacity_sample(waiting.created_at) == 2
+    telemark = CapacityHour.objects.get(
+        hour=waiting.created_at.replace(minute=0, second=0, microsecond=0),
+        pool_id=waiting.pool_id,
     )
-    assert (sample.queued, sample.longest_wait_seconds) == (1, 0)
+    assert (telemark.queued_minutes, telemark.queued_max, telemark.staff_minutes) == (1, 1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_rolls_minute_samples_up_into_hours():
+    """Existing minute samples become hourly rows; claims older than an hour go."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("stats", "0001_initial")], [("stats", "0002_capacity_by_the_hour")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps.get_model("stats", "CapacitySample")
+        hour = datetime(2026, 3, 30, 10, tzinfo=UTC)
+        recent = timezone.now().replace(second=0, microsecond=0)
+        for minute, staff_on, queued in ((0, 2, 0), (1, 3, 4), (59, 3, 1)):
+            old.objects.create(
+                minute=hour + timedelta(minutes=minute), pool_id=1, staff_on=staff_on,
+                places=3 * staff_on, busy=1, queued=queued, longest_wait_seconds=600,
+            )  # fmt: skip
+        old.objects.create(minute=hour + timedelta(hours=1), pool_id=2, staff_on=1, places=2)
+        old.objects.create(minute=recent, pool_id=1, staff_on=1, places=3)
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        MigrationExecutor(connection).migrate(
+            MigrationExecutor(connection).loader.graph.leaf_nodes("stats")
+        )
+    rows = {
+        (row.hour, row.pool_id): (
+            row.minutes, row.staff_minutes, row.place_minutes, row.busy_minutes,
+            row.queued_minutes, row.queued_max,
+        )
+        for row in CapacityHour.objects.all()
+    }  # fmt: skip
+    assert rows[(hour, 1)] == (3, 8, 24, 3, 5, 4)
+    assert rows[(hour + timedelta(hours=1), 2)] == (1, 1, 2, 0, 0, 0)
+    assert list(CapacitySample.objects.values_list("minute", "pool_id")) == [(recent, 1)]

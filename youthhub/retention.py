@@ -44,6 +44,7 @@ from chat.services import conversation_destroy_content
 from youthhub.audit.services import audit_record
 from youthhub.handover.models import HandoverKey
 from youthhub.handover.services import handover_tick
+from youthhub.stats.services import CLAIM_KEPT, capacity_claims_delete
 
 CLOSED = (Conversation.State.ENDED, Conversation.State.ABANDONED, Conversation.State.NO_SHOW)
 BATCH = 200
@@ -59,13 +60,22 @@ class PurgeReport:
     conversations_deleted: int = 0  # closed long ago: the rows themselves
     identities_deleted: int = 0
     blocks_deleted: int = 0  # blocks that ended
+    capacity_claims_deleted: int = 0  # minute claims older than an hour (no figures in them)
     # Not retention, for the operator: sent handovers flagged overdue by handover_tick (audited
     # there), and conversations still open that started longer ago than the retention period
     # (staff should end them; their content is kept while they are open).
     handovers_overdue: int = 0
     open_older_than_retention: int = 0
 
-    NOT_DELETIONS = ("now", "dry_run", "handovers_overdue", "open_older_than_retention")
+    # Housekeeping, not retention (the claims hold no personal data and the sampler deletes
+    # them too): reported, but not audited and not a reason to call the run a change.
+    NOT_DELETIONS = (
+        "now",
+        "dry_run",
+        "handovers_overdue",
+        "open_older_than_retention",
+        "capacity_claims_deleted",
+    )
 
     @property
     def changed(self) -> bool:
@@ -185,6 +195,7 @@ def _purge(report: PurgeReport) -> None:
     report.conversations_deleted = delete_old_conversations(now)
     report.identities_deleted = delete_stale_identities(now)
     report.blocks_deleted = delete_ended_blocks(now)
+    report.capacity_claims_deleted = capacity_claims_delete(before=now - CLAIM_KEPT)
     # Real time, not `now`: a run with a clock moved forward must not log staff out.
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     report.open_older_than_retention = Conversation.objects.filter(

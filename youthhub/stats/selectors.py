@@ -18,7 +18,7 @@ from dropin.hours import OSLO
 from dropin.models import Pool, Site
 from youthhub.staff.models import Role
 
-from .models import CapacitySample, Count
+from .models import CapacityHour, Count
 from .services import DURATION_BUCKETS, MEETING_BUCKETS_DAYS, WAIT_BUCKETS, bucket_keys
 from .suppression import THRESHOLD, Knowledge, Relation, hide, suppress
 
@@ -493,23 +493,20 @@ def capacity_table(f: Filters, by_hour: Table) -> Table:
         key = f"{moment.hour:02d}"
         per_hour[key] = per_hour.get(key, 0) + minutes / 60 / f.days
     start, end = _utc_range(f)
-    samples = CapacitySample.objects.filter(minute__gte=start, minute__lt=end)
+    hours = CapacityHour.objects.filter(hour__gte=start, hour__lt=end)
     if f.place.startswith("pool:"):
-        samples = samples.filter(pool_id=int(f.place.split(":")[1]))
+        hours = hours.filter(pool_id=int(f.place.split(":")[1]))
     elif f.place.startswith("site:"):
         site = Site.objects.filter(pk=int(f.place.split(":")[1])).first()
-        samples = samples.filter(pool_id=site.pool_id if site and site.pool_id else -1)
+        hours = hours.filter(pool_id=site.pool_id if site and site.pool_id else -1)
     staff: dict[str, float] = {}
     places_: dict[str, float] = {}
-    totals: dict[str, list] = {}
-    for row in samples.values("minute", "staff_on", "places"):
-        key = f"{row['minute'].astimezone(OSLO).hour:02d}"
-        totals.setdefault(key, []).append((row["staff_on"], row["places"]))
+    # Minutes nobody sampled count as nobody on (no worker ticked: closed).
     minutes_per_day = 60 * f.days
-    for key, rows in totals.items():
-        # Minutes without a sample count as nobody on (nobody ticked: closed).
-        staff[key] = sum(s for s, _p in rows) / minutes_per_day
-        places_[key] = sum(p for _s, p in rows) / minutes_per_day
+    for row in hours.values("hour", "staff_minutes", "place_minutes"):
+        key = f"{row['hour'].astimezone(OSLO).hour:02d}"
+        staff[key] = staff.get(key, 0) + row["staff_minutes"] / minutes_per_day
+        places_[key] = places_.get(key, 0) + row["place_minutes"] / minutes_per_day
     labels = by_hour.labels
     # An hour whose arrivals are hidden would let an average point at a few conversations:
     # its demand figure is hidden too.

@@ -6,7 +6,7 @@ step goes through the same service a socket or a view would call: `youth_session
 `queue_request`, `kiosk_ticket_take`, `queue_change_target`, `queue_crisis`, `queue_accept`,
 `queue_claim_next`, `message_send`, `dropin_arrived`, `dropin_no_show`, `conversation_end`,
 `feedback_give`, `staff_set_status` and `queue_tick`. Nothing is written to the statistics
-directly: the `Count` cells and `CapacitySample` rows are what those services record.
+directly: the `Count` cells and `CapacityHour` rows are what those services record.
 
 Simulated time
     Events are replayed in time order inside `SimulatedClock`, which sets

@@ -15,6 +15,7 @@ LABELS = {
     "conversations_deleted": "old closed conversations deleted",
     "identities_deleted": "stale anonymous identities deleted",
     "blocks_deleted": "blocks that ended, deleted",
+    "capacity_claims_deleted": "capacity minute claims older than an hour deleted",
     "handovers_overdue": "sent handovers newly flagged overdue (senders told)",
     "open_older_than_retention": "open conversations older than the retention period (kept)",
 }
