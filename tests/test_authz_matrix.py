@@ -749,7 +749,7 @@ def conv(w) -> str:
 
 
 # Youth frames name no conversation but their own (a youth has one at a time), except
-# hello's conversation_id and the ids in feedback / consent / consent_withdraw. Sent by youth
+# hello's conversation_id and the ids in feedback / about / consent / consent_withdraw. Sent by youth
 # B, a fresh identity, (a) without a chat and (b) in a chat of their own with Sara.
 YOUTH_FRAMES_BY_ANOTHER_YOUTH: dict[str, tuple[object, dict[str, object]]] = {
     # type: (frame: (world, B's token) → dict, {column: expected})
@@ -800,6 +800,10 @@ YOUTH_FRAMES_BY_ANOTHER_YOUTH: dict[str, tuple[object, dict[str, object]]] = {
             "conversation_id": str(w.earlier.id),
             "scores": {"useful": 5},
         },
+        {"no_chat": Refused("not_allowed"), "in_chat": Refused("not_allowed")},
+    ),
+    "about": (
+        lambda w, token: {"type": "about", "conversation_id": conv(w), "age": "16_17"},
         {"no_chat": Refused("not_allowed"), "in_chat": Refused("not_allowed")},
     ),
     "consent": (

@@ -13,13 +13,19 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from chat.models import STAFF_TAGS, TOPICS, Triage
+from chat.models import ABOUT_QUESTIONS, STAFF_TAGS, TOPICS, Triage
 from dropin.hours import OSLO
 from dropin.models import Pool, Site
 from youthhub.staff.models import Role
 
 from .models import CapacityHour, Count
-from .services import DURATION_BUCKETS, MEETING_BUCKETS_DAYS, WAIT_BUCKETS, bucket_keys
+from .services import (
+    ABOUT_METRICS,
+    DURATION_BUCKETS,
+    MEETING_BUCKETS_DAYS,
+    WAIT_BUCKETS,
+    bucket_keys,
+)
 from .suppression import THRESHOLD, Knowledge, Relation, hide, suppress
 
 __all__ = ["THRESHOLD", "suppress"]
@@ -407,6 +413,7 @@ def figures(f: Filters) -> dict[str, Table]:
         {"crisis": crisis, "other": total - crisis},
         total="contacts",
     )
+    about_tables(page, f)
     handover_tables(page, f)
     feedback_tables(page, f)
     tables, knowledge = page.finish()
@@ -424,6 +431,24 @@ def figures(f: Filters) -> dict[str, Table]:
             tables[name].derived = {"mean": page.mean(knowledge, name)}
     tables["capacity"] = capacity_table(f, tables["by_hour"])
     return tables
+
+
+def about_tables(page: Page, f: Filters) -> None:
+    """The optional questions: age band, gender, how they heard of us. Each table counts
+    those who answered that question (any may be skipped), so its total stands alone."""
+    titles = {
+        "age": _("Age (optional question)"),
+        "gender": _("Gender (optional question)"),
+        "heard": _("How they heard of us (optional question)"),
+    }
+    for name, choices in ABOUT_QUESTIONS.items():
+        page.table(
+            f"about_{name}",
+            titles[name],
+            {key: str(label) for key, label in choices.items()},
+            _by_key(f, ABOUT_METRICS[name]),
+            note=_("Only those who chose to answer."),
+        )
 
 
 def handover_tables(page: Page, f: Filters) -> None:

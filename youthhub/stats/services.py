@@ -123,6 +123,23 @@ def stats_record_feedback(feedback, conversation) -> None:
     _bump(feedback_cells(feedback, conversation))
 
 
+# The optional questions (chat.models.ABOUT_QUESTIONS): counted when answered, stored nowhere
+# else, so a rebuild from raw rows cannot recompute them and leaves their cells alone.
+ABOUT_METRICS = {"age": "about_age", "gender": "about_gender", "heard": "about_heard"}
+NOT_REBUILT = tuple(ABOUT_METRICS.values())
+
+
+def about_cells(conversation, answers: dict[str, str]) -> Tally:
+    """The answers, each one count in the hour the conversation arrived, at its place."""
+    place = (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
+    hour = hour_of(conversation.created_at)
+    return Tally({(hour, *place, ABOUT_METRICS[name], key): 1 for name, key in answers.items()})
+
+
+def stats_record_about(conversation, answers: dict[str, str]) -> None:
+    _bump(about_cells(conversation, answers))
+
+
 # Days from the handover being sent to the first meeting the service offered.
 MEETING_BUCKETS_DAYS = (3, 7, 14, 28, 56)
 
