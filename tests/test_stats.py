@@ -328,6 +328,43 @@ def test_the_live_panel_raises_a_capacity_alert(client, team, mona, make_youth, 
     assert now["queued"] == 12 and now["alert"] is True and now["places"] == 9
 
 
+def test_the_live_panel_follows_the_place_filter(client, team, mona, make_youth, arena):
+    from dropin.services import pool_ensure
+
+    telemark = pool_ensure(slug="telemark", name="Telemark chat")  # nobody works there
+    for _i in range(3):
+        youth, _t = make_youth()
+        queue.queue_request(youth=youth, pool_slug="telemark")
+    youth, _t = make_youth()
+    queue.queue_request(youth=youth)  # the Vestfold chat
+    queue.kiosk_ticket_take(site_slug="tonsberg")  # the arena's drop-in (in Vestfold)
+    client.force_login(mona)
+
+    def now(place=""):
+        return client.get("/supervisor/stats/now", {"place": place}).json()
+
+    everywhere = now()
+    assert (everywhere["queued"], everywhere["staff_on"]) == (5, 3)
+    # Nobody is on in Telemark: everywhere, a new request there could wait for ever.
+    assert everywhere["eta_seconds"] is None and everywhere["alert"] is True
+    vestfold = now(f"pool:{arena.pool_id}")
+    assert (vestfold["queued"], vestfold["staff_on"], vestfold["alert"]) == (2, 3, False)
+    assert vestfold["place"] == "Vestfold chat"
+    assert now(f"pool:{telemark.pk}") | {"at": None} == {
+        "place": "Telemark chat", "queued": 3, "staff_on": 0, "places": 0, "busy": 0,
+        "eta_seconds": None, "alert": True, "at": None,
+        "longest_wait_seconds": now(f"pool:{telemark.pk}")["longest_wait_seconds"],
+        "alert_minutes": 20,
+    }  # fmt: skip
+    drop_in = now(f"site:{arena.pk}")
+    assert (drop_in["queued"], drop_in["staff_on"], drop_in["place"]) == (1, 3, arena.name)
+    # The page polls the panel for its own place filter.
+    page = client.get("/supervisor/stats/", {"place": f"pool:{telemark.pk}"}).content.decode()
+    assert f'data-url="/supervisor/stats/now?place=pool%3A{telemark.pk}"' in page
+    response = client.get("/supervisor/stats/now", {"place": "pool:999"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_filter"
+
+
 def test_capacity_samples_feed_the_capacity_figure(team, arena):
     from youthhub.stats.services import capacity_sample
 

@@ -576,21 +576,45 @@ def feedback_tables(page: Page, f: Filters) -> None:
 # -- now ----------------------------------------------------------------------------------------
 
 
-def now_panel(pool: Pool | None = None) -> dict:
-    """The live panel: waiting, longest wait, staff on, free places, the estimate for a new
-    request, and whether it passes YOUTHHUB_CAPACITY_ALERT_MINUTES. Operational figures for
+def now_panel(place: str = "") -> dict:
+    """The live panel for the page's place filter ("" everywhere, "pool:<id>" a pool's chat
+    and its arenas' drop-in, "site:<id>" one arena's drop-in; checked by `parse_filters`):
+    waiting, longest wait, staff on, places, the estimate for a new first-available request
+    and whether it passes YOUTHHUB_CAPACITY_ALERT_MINUTES. Operational figures for
     supervisors (the same the staff queue shows), not published statistics."""
+    from chat.models import Conversation
     from dropin import selectors as queue
 
-    pool = pool or queue.default_pool()
-    overview = queue.overview(pool=pool)
-    waiting = queue.waiting_since_by_pool().get(pool.pk if pool else 0, [])
     now = timezone.now()
-    staff = [s for s in queue.on_duty(now) if pool is None or pool.pk in s.pool_ids]
-    eta = overview["any"].get("eta_seconds")
+    kind, _sep, raw_id = place.partition(":")
+    site, pools = None, []
+    if kind == "site":
+        site = Site.objects.get(pk=int(raw_id))
+    elif kind == "pool":
+        pools = list(Pool.objects.filter(pk=int(raw_id)))
+    else:
+        pools = list(Pool.objects.order_by("pk"))
+    if site is not None:
+        waiting = list(
+            Conversation.objects.filter(
+                state=Conversation.State.QUEUED, site_id=site.pk
+            ).values_list("created_at", flat=True)
+        )
+        staff = [s for s in queue.on_duty(now) if site.pk in s.site_ids]
+        etas = [queue.overview(site=site)["any"].get("eta_seconds")]
+        name = site.name
+    else:
+        by_pool = queue.waiting_since_by_pool()
+        ids = {pool.pk for pool in pools}
+        waiting = [t for pool_id in ids for t in by_pool.get(pool_id, [])]
+        staff = [s for s in queue.on_duty(now) if s.pool_ids & ids]
+        etas = [queue.overview(pool=pool)["any"].get("eta_seconds") for pool in pools]
+        name = pools[0].name if kind == "pool" else _("Everywhere")
+    # Everywhere: the longest estimate of any pool (unknown if nobody is on in one of them).
+    eta = None if not etas or None in etas else max(etas)
     alert_after = settings.YOUTHHUB_CAPACITY_ALERT_MINUTES * 60
     return {
-        "pool": pool.name if pool else "",
+        "place": name,
         "queued": len(waiting),
         "longest_wait_seconds": int((now - min(waiting)).total_seconds()) if waiting else 0,
         "staff_on": len(staff),

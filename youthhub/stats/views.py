@@ -110,4 +110,9 @@ def stats_chart(request, name):
 
 @supervisor_required
 def stats_now(request):
-    return JsonResponse(selectors.now_panel())
+    """The live panel, for the same place filter as the page (`?place=`)."""
+    try:
+        filters = selectors.parse_filters({"place": request.GET.get("place", "")})
+    except selectors.BadFilter as exc:
+        return JsonResponse({"error": {"code": "bad_filter", "message": str(exc)}}, status=400)
+    return JsonResponse(selectors.now_panel(filters.place))
