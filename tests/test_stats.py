@@ -2,7 +2,9 @@
 roll-ups, the page, CSV export of exactly what is shown, charts, the live panel, access."""
 
 import csv
+import dataclasses
 import io
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
@@ -299,11 +301,31 @@ def test_the_csv_holds_exactly_what_the_page_shows(client, roomy, mona, make_you
             assert int(row[2]) >= 5, row
 
 
-def test_charts_are_svg_images_with_gaps_for_hidden_counts(client, mona):
+def test_charts_are_svg_images_with_gaps_for_hidden_counts(client, roomy, mona, make_youth):
+    # 7 school chats, 2 family and 3 friends, all today: school is shown, family and friends
+    # hidden ("<5", 5 together), the other topics hidden zeros. A hidden count is no bar at
+    # all, never a bar of 0.
+    closed_requests(make_youth, 7, staff=roomy[0], topic="school")
+    closed_requests(make_youth, 2, staff=roomy[0], topic="family")
+    closed_requests(make_youth, 3, staff=roomy[0], topic="friends")
     client.force_login(mona)
-    response = client.get("/supervisor/stats/chart/by_hour.svg")
+    today = timezone.localdate().isoformat()
+    topic = selectors.figures(today_filters())["topic"]
+    assert topic.values["school"] == 7 and topic.values["family"] is None
+    response = client.get("/supervisor/stats/chart/topic.svg", {"start": today, "end": today})
     assert response["Content-Type"] == "image/svg+xml"
-    assert response.content.lstrip().startswith(b"<?xml") and b"<svg" in response.content
+    svg = response.content.decode()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    bars = re.findall(r'<desc class="value">([^<]*)</desc>', svg)
+    assert bars == ["7"]  # one bar: the shown count; no zero bars for hidden cells
+    # The same chart with nothing hidden would draw every topic (the zeros too): the gaps come
+    # from the suppression, not from the chart leaving zeros out.
+    from youthhub.stats import charts
+
+    everything = dataclasses.replace(topic, values={k: 0 for k in topic.labels} | {"school": 7})
+    assert len(re.findall(r'<desc class="value">', charts.chart_svg(everything).decode())) == len(
+        topic.labels
+    )
     assert client.get("/supervisor/stats/chart/nope.svg").status_code == 404
     assert client.get("/supervisor/stats/chart/by_hour.svg?start=x").status_code == 404
 
@@ -746,3 +768,78 @@ def test_random_pages_give_no_small_number_away(db, monkeypatch):
         assert_nothing_small_can_be_worked_out(
             Filters(start=f.start, end=f.end, channel="chat"), monkeypatch
         )
+
+
+# -- the management commands ------------------------------------------------------------------
+
+
+def test_rebuild_stats_guards_the_retention_window(roomy, make_youth, settings):
+    from django.core.management import CommandError, call_command
+
+    closed_requests(make_youth, 6, staff=roomy[0], scores={"useful": 4})
+    closed_requests(make_youth, 2)
+    cells = sorted(Count.objects.values_list("hour", "metric", "key", "value"))
+    Count.objects.filter(metric="contacts").update(value=99)  # a cell gone wrong
+    settings.YOUTHHUB_RETENTION_DAYS = 30
+    too_early = (timezone.localdate() - timedelta(days=31)).isoformat()
+    wrong = sorted(Count.objects.values_list("hour", "metric", "key", "value"))
+    with pytest.raises(CommandError, match="retention window"):
+        call_command("rebuild_stats", "--since", too_early, stdout=io.StringIO())
+    assert sorted(Count.objects.values_list("hour", "metric", "key", "value")) == wrong
+    with pytest.raises(CommandError):
+        call_command("rebuild_stats", "--since", "last week", stdout=io.StringIO())
+    # Inside the window (the default): the cells are recomputed from the stored rows.
+    out = io.StringIO()
+    call_command("rebuild_stats", stdout=out)
+    assert "8 conversations, 6 feedback" in out.getvalue()
+    assert sorted(Count.objects.values_list("hour", "metric", "key", "value")) == cells
+    # --force allows an earlier day (here every conversation is still stored).
+    Count.objects.filter(metric="contacts").update(value=99)
+    out = io.StringIO()
+    call_command("rebuild_stats", "--since", too_early, "--force", stdout=out)
+    assert "8 conversations" in out.getvalue()
+    assert sorted(Count.objects.values_list("hour", "metric", "key", "value")) == cells
+
+
+def test_simulate_traffic_refuses_a_real_database_and_bad_options(db, settings, monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    from tests.conftest import db_snapshot
+
+    before = db_snapshot()
+    monkeypatch.setitem(settings.DATABASES["default"], "ENGINE", "django.db.backends.postgresql")
+    with pytest.raises(CommandError, match="--force"):
+        call_command("simulate_traffic", "--weeks", "1", stdout=io.StringIO())
+    for options, message in (
+        (["--weeks", "0"], "--weeks"),
+        (["--load", "0"], "--load"),
+        (["--end", timezone.localdate().isoformat()], "before today"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            call_command("simulate_traffic", "--force", *options, stdout=io.StringIO())
+    assert db_snapshot() == before
+
+
+def test_simulate_traffic_fills_the_statistics(db):
+    from django.core.management import call_command
+
+    from youthhub.stats.models import CapacityHour
+
+    end = timezone.localdate() - timedelta(days=1)
+    out = io.StringIO()
+    call_command(
+        "simulate_traffic", "--weeks", "1", "--load", "0.1", "--seed", "5",
+        "--end", end.isoformat(), "--force", stdout=out,
+    )  # fmt: skip
+    lines = dict(
+        line.strip().split(": ", 1) for line in out.getvalue().splitlines() if ": " in line
+    )
+    assert int(lines["errors"]) == 0 and int(lines["contacts"]) > 0
+    assert "contacts (" in out.getvalue()
+    tables = selectors.figures(Filters(start=end - timedelta(days=6), end=end))
+    closed = int(lines["contacts"]) - int(lines["still_open"])
+    assert sum(Count.objects.filter(metric="contacts").values_list("value", flat=True)) == closed
+    assert tables["by_day"].total in (closed, None)
+    assert sum(CapacityHour.objects.values_list("minutes", flat=True)) == int(
+        lines["capacity_samples"]
+    )
