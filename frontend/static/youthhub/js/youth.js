@@ -203,8 +203,8 @@ function setConversation(summary) {
     state.joined = null;
     $("feedback").hidden = true;
     $("feedback-thanks").hidden = true;
-    $("about").reset();
-    $("about-thanks").hidden = true;
+    $("questions").reset();
+    $("questions-thanks").hidden = true;
   }
   state.conversationState = summary.state;
   state.staffName = summary.staff ? summary.staff.display_name : "";
@@ -244,8 +244,8 @@ function renderState() {
   $("change-choice").hidden = true;
   $("switch-offer").hidden = true;
   // The optional questions: asked while waiting, once per conversation (skippable).
-  $("about").hidden = state.conversationState !== "queued" || state.aboutDone.has(state.conversationId);
-  if ($("about").hidden) $("about-error").textContent = "";
+  $("questions").hidden = state.conversationState !== "queued" || state.aboutDone.has(state.conversationId);
+  if ($("questions").hidden) $("questions-error").textContent = "";
   const ticket = s.ticket || state.queued?.ticket;
   $("ticket").hidden = !ticket;
   $("ticket").textContent = ticket ? strings.ticket.replace("{ticket}", ticket) : "";
@@ -311,19 +311,19 @@ $("feedback").addEventListener("submit", (event) => {
 
 // -- the optional questions while waiting (answers are only counted) ------------------------
 
-$("about").addEventListener("submit", (event) => {
+$("questions").addEventListener("submit", (event) => {
   event.preventDefault();
   const frame = { type: "about", conversation_id: state.conversationId };
   for (const name of ["age", "gender", "heard"]) {
-    const checked = $("about").querySelector(`input[name="about-${name}"]:checked`);
+    const checked = $("questions").querySelector(`input[name="about-${name}"]:checked`);
     frame[name] = checked ? checked.value : null;
   }
-  $("about-error").textContent = "";
+  $("questions-error").textContent = "";
   state.aboutSent = true;
   if (connection) connection.send(frame);
 });
 
-$("about-skip").addEventListener("click", () => {
+$("questions-skip").addEventListener("click", () => {
   state.aboutDone.add(state.conversationId);
   renderState();
 });
@@ -421,7 +421,7 @@ function onFrame(frame) {
       state.aboutSent = false;
       state.aboutDone.add(frame.conversation_id);
       renderState();
-      $("about-thanks").hidden = false;
+      $("questions-thanks").hidden = false;
       break;
     case "feedback.thanks":
       $("feedback").hidden = true;
@@ -449,9 +449,9 @@ function onFrame(frame) {
         showBlocked(state.blocked);
         break;
       }
-      if (state.aboutSent && !$("about").hidden) {
+      if (state.aboutSent && !$("questions").hidden) {
         state.aboutSent = false;
-        $("about-error").textContent = frame.message;
+        $("questions-error").textContent = frame.message;
         if (frame.code === "conflict") state.aboutDone.add(state.conversationId);
       } else if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
       else if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
