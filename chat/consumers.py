@@ -478,6 +478,14 @@ class YouthConsumer(ProtocolConsumer):
         )
         await self.send_frame({"type": "feedback.thanks", "conversation_id": frame.conversation_id})
 
+    async def on_about(self, frame: protocol.YouthAbout):
+        await db(services.about_give)(
+            youth=self.actor.youth,
+            conversation_id=frame.conversation_id,
+            answers={"age": frame.age, "gender": frame.gender, "heard": frame.heard},
+        )
+        await self.send_frame({"type": "about.thanks", "conversation_id": frame.conversation_id})
+
     async def on_consent(self, frame: protocol.ConsentAnswer):
         youth = self.actor.youth
         result = await db(handover_services.consent_answer)(

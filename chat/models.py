@@ -38,6 +38,32 @@ STAFF_TAGS = {
     "other": _("Other"),
 }
 
+# Optional, anonymous questions a youth may answer once per conversation (while waiting or
+# after it ended). The answers are never stored with the youth or the conversation: they
+# become counts in the statistics at once (`stats.Count`), and the conversation keeps only
+# that it was answered (`about_given`). Fixed lists, never free text.
+ABOUT_QUESTIONS = {
+    "age": {
+        "12_15": _("12–15"),
+        "16_17": _("16–17"),
+        "18_20": _("18–20"),
+        "21_25": _("21–25"),
+    },
+    "gender": {
+        "girl": _("Girl"),
+        "boy": _("Boy"),
+        "other": _("Other"),
+        "not_say": _("Rather not say"),
+    },
+    "heard": {
+        "school": _("At school"),
+        "friend": _("From a friend"),
+        "social_media": _("Social media"),
+        "health_nurse": _("The school or youth health nurse"),
+        "other": _("Somewhere else"),
+    },
+}
+
 
 class Triage(models.TextChoices):
     """Staff's own judgement of how serious it was; never shown to youth."""
@@ -133,6 +159,9 @@ class Conversation(models.Model):
     triage = models.CharField(max_length=8, choices=Triage.choices, blank=True)
     # Whether staff asked the youth for feedback when ending.
     feedback_requested = models.BooleanField(default=False)
+    # Whether the youth answered the optional questions (ABOUT_QUESTIONS) for this
+    # conversation; the answers themselves are only counts in the statistics.
+    about_given = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -228,6 +228,18 @@ class YouthFeedback(Frame):
     text: Annotated[str, msgspec.Meta(max_length=5000)] = ""
 
 
+AboutAnswer = Annotated[str, msgspec.Meta(max_length=16)] | None  # checked by about_give
+
+
+class YouthAbout(Frame):
+    """The optional questions (chat.models.ABOUT_QUESTIONS); each may be skipped (null)."""
+
+    conversation_id: ConversationId
+    age: AboutAnswer = None
+    gender: AboutAnswer = None
+    heard: AboutAnswer = None
+
+
 class Accept(Frame):
     conversation_id: ConversationId
     room: Room | None = None
@@ -276,6 +288,7 @@ YOUTH_FRAMES: dict[str, type[Frame]] = {
     "sync": YouthSync,
     "end": YouthEnd,
     "feedback": YouthFeedback,
+    "about": YouthAbout,
     "consent": ConsentAnswer,
     "consent_withdraw": HandoverAction,
     "ping": Ping,

@@ -18,13 +18,14 @@ from django.utils.translation import gettext as _
 from dropin.broadcast import queue_changed
 from youthhub import crypto, ratelimit
 from youthhub.audit.services import audit_record
-from youthhub.stats.services import stats_record_closed, stats_record_feedback
+from youthhub.stats.services import stats_record_about, stats_record_closed, stats_record_feedback
 
 from . import events, selectors
 from .actors import Actor
 from .aliases import random_alias
 from .errors import ServiceError
 from .models import (
+    ABOUT_QUESTIONS,
     BLOCK_DURATIONS,
     BLOCK_REASONS,
     STAFF_TAGS,
@@ -543,6 +544,29 @@ def transcript_read(user, conversation: Conversation, *, reason: str, **detail) 
 # Youth feedback
 
 FEEDBACK_TEXT_MAX = 1000
+
+
+def about_give(*, youth: Youth, conversation_id, answers: dict) -> None:
+    """The youth's answers to the optional questions (ABOUT_QUESTIONS: age band, gender, how
+    they heard of us), each one of its list or None (skipped), once per conversation of
+    theirs, in any state. Counted at once in the statistics; only `about_given` is kept."""
+    for name, value in answers.items():
+        if name not in ABOUT_QUESTIONS or (
+            value is not None and value not in ABOUT_QUESTIONS[name]
+        ):
+            raise ServiceError("bad_about", _("That is not one of the answers to choose from."))
+    answers = {name: value for name, value in answers.items() if value is not None}
+    if not answers:
+        raise ServiceError("empty", _("Nothing was chosen."))
+    with transaction.atomic():
+        conversation = selectors.conversation_for(
+            Actor.for_youth(youth), conversation_id, lock=True
+        )
+        if conversation.about_given:
+            raise ServiceError("conflict", _("You have already answered. Thank you!"))
+        conversation.about_given = True
+        conversation.save(update_fields=["about_given"])
+        stats_record_about(conversation, answers)
 
 
 def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = "") -> Feedback:

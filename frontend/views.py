@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat.models import BLOCK_DURATIONS, BLOCK_REASONS, TOPICS
+from chat.models import ABOUT_QUESTIONS, BLOCK_DURATIONS, BLOCK_REASONS, TOPICS
 from chat.selectors import staff_profile
 from dropin.models import Site
 from youthhub.crisis import CRISIS_LINES
@@ -44,6 +44,19 @@ FEEDBACK_STATEMENTS = {
     "form": gettext_lazy("The way we talked suited me"),
     "useful": gettext_lazy("All in all, the chat was useful for me"),
 }
+
+
+def about_questions() -> list[tuple[str, str, list]]:
+    """The optional questions (chat.models.ABOUT_QUESTIONS) as the youth page asks them."""
+    asked = {
+        "age": _("How old are you?"),
+        "gender": _("Are you a …"),
+        "heard": _("How did you hear about us?"),
+    }
+    return [
+        (name, asked[name], [(key, str(label)) for key, label in choices.items()])
+        for name, choices in ABOUT_QUESTIONS.items()
+    ]
 
 
 @never_cache  # no copy of the page (or of a chat in it) in the HTTP cache or bfcache
@@ -107,6 +120,7 @@ def youth(request, site=None):
         {
             "feedback_statements": FEEDBACK_STATEMENTS.items(),
             "scale": range(6),
+            "about_questions": about_questions(),
             "site": site,
             "interests": INTERESTS.items(),
             "strings": strings,

@@ -848,7 +848,7 @@ def conv(w) -> str:
 
 
 # Youth frames name no conversation but their own (a youth has one at a time), except hello's
-# conversation_id and the ids in feedback / consent / consent_withdraw. Each column runs its
+# conversation_id and the ids in feedback / about / consent / consent_withdraw. Each column runs its
 # rows in this order on one socket: for youth A a story (in a chat, it ends, a new request).
 YOUTH_COLUMNS = ("youth", "other_youth", "new_youth")
 
@@ -907,6 +907,11 @@ YOUTH_SOCKET = Socket(
                 "scores": {"useful": 5},
             },
             Allowed("feedback.thanks", "chat.Feedback", STATS),
+            NOT_ALLOWED,
+        ),
+        "about": youth_row(
+            lambda w, me: {"type": "about", "conversation_id": conv(w), "age": "16_17"},
+            Allowed("about.thanks", CONVERSATION, STATS),
             NOT_ALLOWED,
         ),
         "consent": youth_row(

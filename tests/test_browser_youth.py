@@ -370,3 +370,37 @@ def test_after_the_phone_slept_the_page_fills_the_gap_without_a_reload(
     messages = [(f["seq"], f["text"]) for f in after_welcome if f["type"] == "message"]
     assert messages == list(enumerate(everything, start=1))[2:], types
     screenshot(youth, "youth-after-sleep-360px.png")
+
+
+def test_the_optional_questions_while_waiting(daphne_server, team, browser):
+    """Asked while waiting, skippable, once; the answers end up only as counts."""
+    from playwright.sync_api import expect
+
+    from youthhub.stats.models import Count
+
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.goto(daphne_server["url"] + "/")
+    expect(page.locator("#questions")).to_be_hidden()
+    page.click("#start-chat")
+    expect(page.locator("#chat-state")).to_contain_text("nummer 1 i køen")
+    about = page.locator("#questions")
+    expect(about).to_be_visible()
+    about.get_by_label("16–17").check()
+    about.get_by_label("Vil ikke si").check()
+    about.get_by_role("button", name="Send svarene").click()
+    expect(page.locator("#questions-thanks")).to_be_visible()
+    expect(about).to_be_hidden()
+    cells = sorted(
+        Count.objects.filter(metric__startswith="about_").values_list("metric", "key", "value")
+    )
+    assert cells == [("about_age", "16_17", 1), ("about_gender", "not_say", 1)]
+    screenshot(page, "youth-optional-questions-answered.png")
+
+    # Someone else skips them: the form goes and nothing is counted.
+    other = browser.new_context(viewport=PHONE).new_page()
+    other.goto(daphne_server["url"] + "/")
+    other.click("#start-chat")
+    expect(other.locator("#questions")).to_be_visible()
+    other.click("#questions-skip")
+    expect(other.locator("#questions")).to_be_hidden()
+    assert Count.objects.filter(metric__startswith="about_").count() == 2

@@ -58,6 +58,7 @@ from chat import protocol
 from chat import services as chat_services
 from chat.actors import Actor
 from chat.models import (
+    ABOUT_QUESTIONS,
     BLOCK_DURATIONS,
     BLOCK_REASONS,
     STAFF_TAGS,
@@ -461,6 +462,13 @@ def valid_values(w) -> dict[str, st.SearchStrategy]:
             max_size=4,
         ),
         "answer": st.sampled_from(["agree", "agree_except", "change", "no"]),
+        # The optional questions (chat.models.ABOUT_QUESTIONS), or a skipped or unknown one.
+        **{
+            question: _mostly(
+                st.one_of(st.none(), st.sampled_from(sorted(choices))), st.text(max_size=16)
+            )
+            for question, choices in ABOUT_QUESTIONS.items()
+        },
         "text_version": _mostly(st.sampled_from(w.text_versions), st.text(max_size=64)),
         "age_band": st.sampled_from(["under_16", "16_plus"]),
         "exceptions": st.lists(_mostly(sections, st.sampled_from(sorted(TOPICS))), max_size=3),

@@ -28,9 +28,10 @@ from youthhub.handover import selectors as handover_selectors
 from youthhub.handover import services as handover_services
 from youthhub.handover.models import Consent, Consultation, Handover, HandoverKey
 from youthhub.retention import purge
-from youthhub.stats.models import CapacitySample, Count
+from youthhub.stats.models import CapacityHour, CapacitySample, Count
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 def say(actor, conversation, text, client_id):
@@ -59,9 +60,7 @@ def stats() -> tuple[list, list]:
                 "hour", "pool_id", "site_id", "channel", "metric", "key", "value"
             )
         ),
-        sorted(
-            CapacitySample.objects.values_list("minute", "pool_id", "staff_on", "busy", "queued")
-        ),
+        sorted(CapacityHour.objects.values_list()),
     )
 
 
@@ -247,6 +246,32 @@ def test_dry_run_changes_nothing_and_tells_what_a_run_would_do(world):
     out = io.StringIO()
     call_command("purge", "--now", at, stdout=out)
     assert "Nothing to do." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_capacity_minute_claims_go_and_the_hourly_figures_stay(arena):
+    from youthhub.stats.services import capacity_sample
+
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - 3 * HOUR
+    for minute in range(0, 150, 10):  # 15 minutes sampled over two and a half hours
+        assert capacity_sample(start + timedelta(minutes=minute, seconds=7)) == 1
+    # The sampler itself forgets claims more than an hour older than the minute it samples.
+    claims = sorted(CapacitySample.objects.values_list("minute", flat=True))
+    assert claims[0] >= start + timedelta(minutes=140) - HOUR
+    hours = list(CapacityHour.objects.order_by("hour").values_list("hour", "minutes"))
+    assert hours == [(start, 6), (start + HOUR, 6), (start + 2 * HOUR, 3)]
+    # The purge deletes the rest of the claims (as at now: the last is over an hour old).
+    figures = sorted(CapacityHour.objects.values_list())
+    out = io.StringIO()
+    call_command("purge", "--dry-run", stdout=out)
+    assert f"{len(claims):6d}  capacity minute claims older than an hour deleted" in out.getvalue()
+    assert CapacitySample.objects.count() == len(claims)
+    report = purge()
+    assert report.capacity_claims_deleted == len(claims) and not CapacitySample.objects.exists()
+    assert not report.changed  # housekeeping: no audit event for it
+    assert sorted(CapacityHour.objects.values_list()) == figures
+    for hour in CapacityHour.objects.values_list("hour", flat=True):
+        assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
 
 
 @pytest.mark.django_db

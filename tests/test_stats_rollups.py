@@ -14,7 +14,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from chat.models import STAFF_TAGS, TOPICS, Conversation, Feedback, Youth
+from chat.models import ABOUT_QUESTIONS, STAFF_TAGS, TOPICS, Conversation, Feedback, Youth
 from chat.services import youth_session_create
 from dropin.hours import OSLO, UTC
 from dropin.models import OpeningException, Pool, Site
@@ -22,7 +22,7 @@ from dropin.selectors import timers_held
 from dropin.services import queue_request
 from youthhub.handover.models import ServiceKind
 from youthhub.staff.models import Role, StaffProfile
-from youthhub.stats.models import CapacitySample, Count
+from youthhub.stats.models import CapacityHour, CapacitySample, Count
 from youthhub.stats.rebuild import stats_rebuild
 from youthhub.stats.services import MEETING_BUCKETS_DAYS, capacity_sample
 from youthhub.stats.simulate import simulate
@@ -184,7 +184,12 @@ def test_rebuild_reproduces_exactly_the_same_cells(week):
     assert before
     result = stats_rebuild(since=datetime.combine(START, time(0), tzinfo=OSLO))
     assert cells() == before
-    assert result.written == len(before)
+    # The answers to the optional questions exist only as counts: kept, not rewritten.
+    about = [cell for cell in before if cell[4].startswith("about_")]
+    assert about and sum(before[cell] for cell in about if cell[4] == "about_age") <= (
+        week.about_answered
+    )
+    assert result.written == len(before) - len(about)
     # From the middle of a chat: hours before `since` stay as they were, and the active minutes
     # of a conversation that arrived before `since` are kept in the hours after it.
     later = datetime.combine(START + timedelta(1), time(12), tzinfo=OSLO)
@@ -202,7 +207,7 @@ def test_rebuild_reproduces_exactly_the_same_cells(week):
 
 
 def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
-    for model in (Count, CapacitySample):
+    for model in (Count, CapacityHour, CapacitySample):
         for f in model._meta.get_fields():
             assert f.get_internal_type() not in (
                 "UUIDField",
@@ -214,8 +219,12 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
     assert Count.objects.count() > 100
     for hour in Count.objects.values_list("hour", flat=True):
         assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
-    for minute in CapacitySample.objects.values_list("minute", flat=True):
-        assert (minute.second, minute.microsecond) == (0, 0)
+    for hour in CapacityHour.objects.values_list("hour", flat=True):
+        assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
+    # The minute claims hold no figures, and only the last hour's are kept.
+    assert {f.name for f in CapacitySample._meta.get_fields()} == {"id", "minute", "pool_id"}
+    claims = list(CapacitySample.objects.values_list("minute", flat=True))
+    assert claims and max(claims) - min(claims) <= timedelta(hours=1)
     # Every key comes from a fixed vocabulary.
     vocabulary = {
         "outcome": set(CLOSED),
@@ -228,6 +237,7 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
         "duration": {"0-5", "5-10", "10-20", "20-30", "30-45", "45-60", "60+"},
         **{f"handover_{event}": set(ServiceKind.values) for event in HANDOVER_EVENTS},
         "handover_days": {f"<{b}" for b in MEETING_BUCKETS_DAYS} | {f"{MEETING_BUCKETS_DAYS[-1]}+"},
+        **{f"about_{name}": set(choices) for name, choices in ABOUT_QUESTIONS.items()},
     }
     for metric, key in Count.objects.values_list("metric", "key").distinct():
         if metric in vocabulary:
@@ -243,7 +253,7 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
         ids |= {str(pk), pk.hex}
     for pk in Conversation.objects.values_list("id", flat=True):
         ids |= {str(pk), pk.hex}
-    for model in (Count, CapacitySample):
+    for model in (Count, CapacityHour):
         for row in model.objects.values_list():
             for value in row:
                 text = str(value)
@@ -256,50 +266,46 @@ def test_cells_hold_no_youth_id_token_text_or_time_within_the_hour(week):
 
 def test_the_statistics_survive_deleting_the_conversations(week):
     before = cells()
-    samples = list(CapacitySample.objects.order_by("minute", "pool_id").values_list())
+    samples = list(CapacityHour.objects.order_by("hour", "pool_id").values_list())
     Youth.objects.all().delete()  # what retention does to stale identities, with everything
     assert not Conversation.objects.exists() and not Feedback.objects.exists()
     assert cells() == before
-    assert list(CapacitySample.objects.order_by("minute", "pool_id").values_list()) == samples
+    assert list(CapacityHour.objects.order_by("hour", "pool_id").values_list()) == samples
 
 
-def test_one_capacity_sample_per_minute_and_pool(week):
-    rows = list(CapacitySample.objects.values_list("minute", "pool_id"))
-    assert len(rows) == len(set(rows)) == week.capacity_samples
+def test_capacity_is_kept_by_the_hour_one_minute_counted_once(week):
+    hours = CapacityHour.objects.all()
+    assert sum(h.minutes for h in hours) == week.capacity_samples
+    assert all(h.minutes <= 60 for h in hours)
     # While the arena is open, every minute is sampled (Monday 12:00-16:00 in Oslo).
     monday = datetime.combine(START, time(12), tzinfo=OSLO)
-    minutes = set(
-        CapacitySample.objects.filter(
-            minute__gte=monday, minute__lt=monday + timedelta(hours=4)
-        ).values_list("minute", flat=True)
-    )
-    assert len(minutes) == 4 * 60
+    open_hours = hours.filter(hour__gte=monday, hour__lt=monday + timedelta(hours=4))
+    assert [h.minutes for h in open_hours.order_by("hour")] == [60] * 4
     # ... and the staff on shift stay "on now" (their dashboards' pings keep seen_at fresh in
     # simulated time): Monday has three from 12 (the 12:00 sample is taken just before they
     # log on) and a fourth from 13.
-    staffed = CapacitySample.objects.filter(
-        minute__gt=monday, minute__lt=monday + timedelta(hours=4)
-    )
-    assert min(staffed.values_list("staff_on", flat=True)) >= 3
+    for h in open_hours.filter(hour__gte=monday + timedelta(hours=1)):
+        assert h.staff_minutes >= 3 * 60 and h.place_minutes >= h.busy_minutes
+        assert h.queued_max * 60 >= h.queued_minutes
     assert not Conversation.objects.filter(
         created_at__gte=monday, created_at__lt=monday + timedelta(hours=4), after_hours=True
     ).exists()
-    # Two calls in one minute (two workers ticking): one row per pool, whatever the order.
+    # Two calls in one minute (two workers ticking): counted once per pool, whatever the order.
     Pool.objects.create(slug="telemark", name="Telemark chat")  # nobody works there
     moment = datetime.combine(START + timedelta(days=DAYS + 1), time(10, 0, 12), tzinfo=OSLO)
+    hour = moment.replace(minute=0, second=0).astimezone(UTC)
     assert capacity_sample(moment) == Pool.objects.count() == 2
     assert capacity_sample(moment + timedelta(seconds=30)) == 0
     assert capacity_sample(moment + timedelta(seconds=40), force=True) == 0
-    minute = moment.replace(second=0)
-    assert CapacitySample.objects.filter(minute=minute).count() == 2
-    assert capacity_sample(minute + timedelta(minutes=1)) == 2
-    # A worker whose `now` is a little behind a request that just arrived still samples that
-    # pool (the longest wait is never negative).
+    assert [h.minutes for h in CapacityHour.objects.filter(hour=hour)] == [1, 1]
+    assert capacity_sample(moment + timedelta(minutes=1)) == 2
+    assert [h.minutes for h in CapacityHour.objects.filter(hour=hour)] == [2, 2]
+    # Someone waiting in the empty pool: counted as waiting, and as the most at once.
     youth, _token = youth_session_create()
     waiting = queue_request(youth=youth, pool_slug="telemark")
-    behind = waiting.created_at - timedelta(seconds=5)
-    assert capacity_sample(behind) == 2
-    sample = CapacitySample.objects.get(
-        minute=behind.replace(second=0, microsecond=0), pool_id=waiting.pool_id
+    assert capacity_sample(waiting.created_at) == 2
+    telemark = CapacityHour.objects.get(
+        hour=waiting.created_at.replace(minute=0, second=0, microsecond=0),
+        pool_id=waiting.pool_id,
     )
-    assert (sample.queued, sample.longest_wait_seconds) == (1, 0)
+    assert (telemark.queued_minutes, telemark.queued_max, telemark.staff_minutes) == (1, 1, 0)

@@ -22,9 +22,11 @@ moment, or a run on another host at once, finds nothing left to do):
 6. Anonymous consultations (handover.Consultation: a question and its answer, no youth
    linked) are deleted YOUTHHUB_RETENTION_DAYS after their last step (answered, or asked if
    never answered), with their data key.
-7. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
+7. Capacity minute claims (`stats.CapacitySample`, which only mark a minute as counted so two
+   workers don't count it twice) older than an hour are deleted.
+8. Expired staff sessions are cleared (Django's `clearsessions`; by the real clock).
 
-What stays: the statistics roll-ups (`stats.Count`, `stats.CapacitySample`: counts only, never
+What stays: the statistics roll-ups (`stats.Count`, `stats.CapacityHour`: counts only, never
 touched here), the audit log (append-only; it names conversation ids, which then point at
 nothing), the service directory, staff and partner accounts. A run that changed anything adds
 one `retention.purge` audit event with the numbers.
@@ -47,6 +49,7 @@ from chat.services import conversation_destroy_content
 from youthhub.audit.services import audit_record
 from youthhub.handover.models import Consultation, HandoverKey
 from youthhub.handover.services import handover_tick
+from youthhub.stats.services import CLAIM_KEPT, capacity_claims_delete
 
 CLOSED = (Conversation.State.ENDED, Conversation.State.ABANDONED, Conversation.State.NO_SHOW)
 BATCH = 200
@@ -63,13 +66,22 @@ class PurgeReport:
     identities_deleted: int = 0
     blocks_deleted: int = 0  # blocks that ended
     consultations_deleted: int = 0  # anonymous consultations past retention
+    capacity_claims_deleted: int = 0  # minute claims older than an hour (no figures in them)
     # Not retention, for the operator: sent handovers flagged overdue by handover_tick (audited
     # there), and conversations still open that started longer ago than the retention period
     # (staff should end them; their content is kept while they are open).
     handovers_overdue: int = 0
     open_older_than_retention: int = 0
 
-    NOT_DELETIONS = ("now", "dry_run", "handovers_overdue", "open_older_than_retention")
+    # Housekeeping, not retention (the claims hold no personal data and the sampler deletes
+    # them too): reported, but not audited and not a reason to call the run a change.
+    NOT_DELETIONS = (
+        "now",
+        "dry_run",
+        "handovers_overdue",
+        "open_older_than_retention",
+        "capacity_claims_deleted",
+    )
 
     @property
     def changed(self) -> bool:
@@ -200,6 +212,7 @@ def _purge(report: PurgeReport) -> None:
     report.identities_deleted = delete_stale_identities(now)
     report.blocks_deleted = delete_ended_blocks(now)
     report.consultations_deleted = delete_old_consultations(now)
+    report.capacity_claims_deleted = capacity_claims_delete(before=now - CLAIM_KEPT)
     # Real time, not `now`: a run with a clock moved forward must not log staff out.
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     report.open_older_than_retention = Conversation.objects.filter(

@@ -36,17 +36,38 @@ class Count(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.metric}={self.key}: {self.value}"
 
 
+class CapacityHour(models.Model):
+    """Capacity and demand of one pool in one hour (UTC), summed over the minutes sampled:
+    minutes sampled, staff-minutes on duty, their chat places, places in use and people
+    waiting (so average = sum / minutes), and the most people waiting at once. No youth data,
+    no time finer than the hour, and no one person's figure (no longest wait)."""
+
+    hour = models.DateTimeField()  # UTC, the start of the hour
+    pool_id = models.PositiveIntegerField(default=0)
+    minutes = models.PositiveIntegerField(default=0)
+    staff_minutes = models.PositiveIntegerField(default=0)
+    place_minutes = models.PositiveIntegerField(default=0)
+    busy_minutes = models.PositiveIntegerField(default=0)
+    queued_minutes = models.PositiveIntegerField(default=0)
+    queued_max = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "pool_id"], name="stats_capacity_hour_unique")
+        ]
+        indexes = [models.Index(fields=["hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h pool {self.pool_id}: {self.minutes} min"
+
+
 class CapacitySample(models.Model):
-    """Once a minute per pool (whichever worker comes first; the pair is unique): who was on,
-    their places, places in use, how many waited and the longest wait. No youth data."""
+    """Which minutes have been sampled, per pool: the first worker to insert the pair counts
+    that minute into `CapacityHour`, the others see the pair and skip it. Only a claim, with
+    no figures; rows older than an hour are deleted by the sampler and by the purge."""
 
     minute = models.DateTimeField()  # UTC, the start of the minute
     pool_id = models.PositiveIntegerField(default=0)
-    staff_on = models.PositiveSmallIntegerField(default=0)
-    places = models.PositiveSmallIntegerField(default=0)
-    busy = models.PositiveSmallIntegerField(default=0)
-    queued = models.PositiveSmallIntegerField(default=0)
-    longest_wait_seconds = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

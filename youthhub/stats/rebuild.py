@@ -14,6 +14,9 @@ needs:
   message left in the evening, answered the next day): those conversations are included
   too, and only their cells of hours >= `since` are written.
 
+The answers to the optional questions (`about_*` cells) are stored nowhere else, so a rebuild
+cannot recompute them: their cells are kept as they are.
+
 That is exact as long as retention keeps every conversation that ended after `since` (it
 deletes by age since the end), which holds for the default `since`, now minus
 YOUTHHUB_RETENTION_DAYS. Open conversations (queued, active) have no cells yet: they count
@@ -38,7 +41,7 @@ from django.utils import timezone
 from chat.models import Conversation, Feedback
 
 from .models import Count
-from .services import conversation_cells, feedback_cells, handover_cells, hour_of
+from .services import NOT_REBUILT, conversation_cells, feedback_cells, handover_cells, hour_of
 
 CLOSED_STATES = (
     Conversation.State.ENDED,
@@ -133,7 +136,8 @@ def stats_rebuild(*, since: datetime) -> Rebuilt:
     with transaction.atomic():
         _lock_counts()
         cells, n_conversations, n_feedback = recompute(since)
-        deleted, _ = Count.objects.filter(hour__gte=since).delete()
+        # The answers to the optional questions exist only as counts: kept as they are.
+        deleted, _ = Count.objects.filter(hour__gte=since).exclude(metric__in=NOT_REBUILT).delete()
         Count.objects.bulk_create(
             (
                 Count(

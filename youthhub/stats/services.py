@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from .models import CapacitySample, Count
+from .models import CapacityHour, CapacitySample, Count
 
 # Upper bounds in seconds; the key is the bucket's range in minutes ("2-5", "60+").
 WAIT_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600)
@@ -122,6 +123,23 @@ def stats_record_feedback(feedback, conversation) -> None:
     _bump(feedback_cells(feedback, conversation))
 
 
+# The optional questions (chat.models.ABOUT_QUESTIONS): counted when answered, stored nowhere
+# else, so a rebuild from raw rows cannot recompute them and leaves their cells alone.
+ABOUT_METRICS = {"age": "about_age", "gender": "about_gender", "heard": "about_heard"}
+NOT_REBUILT = tuple(ABOUT_METRICS.values())
+
+
+def about_cells(conversation, answers: dict[str, str]) -> Tally:
+    """The answers, each one count in the hour the conversation arrived, at its place."""
+    place = (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
+    hour = hour_of(conversation.created_at)
+    return Tally({(hour, *place, ABOUT_METRICS[name], key): 1 for name, key in answers.items()})
+
+
+def stats_record_about(conversation, answers: dict[str, str]) -> None:
+    _bump(about_cells(conversation, answers))
+
+
 # Days from the handover being sent to the first meeting the service offered.
 MEETING_BUCKETS_DAYS = (3, 7, 14, 28, 56)
 
@@ -153,9 +171,35 @@ def stats_record_handover(handover, event: str) -> None:
     _bump(handover_cells(handover, event))
 
 
+# How long a minute's claim is kept: long enough for every worker to have ticked that minute.
+CLAIM_KEPT = timedelta(hours=1)
+
+
+def _capacity_add(hour: datetime, pool_id: int, figures: dict[str, int]) -> None:
+    """Add one sampled minute to the pool's hour (caller holds the minute's claim)."""
+    where = {"hour": hour, "pool_id": pool_id}
+    added = {f"{name}_minutes": F(f"{name}_minutes") + n for name, n in figures.items()}
+    for _attempt in range(2):
+        if CapacityHour.objects.filter(**where).update(
+            minutes=F("minutes") + 1, queued_max=Greatest("queued_max", figures["queued"]), **added
+        ):
+            return
+        try:
+            with transaction.atomic():
+                CapacityHour.objects.create(
+                    minutes=1,
+                    queued_max=figures["queued"],
+                    **{f"{name}_minutes": n for name, n in figures.items()},
+                    **where,
+                )
+            return
+        except IntegrityError:  # another worker created the hour meanwhile: add to it
+            continue
+
+
 def capacity_sample(now: datetime | None = None, *, force: bool = False) -> int:
-    """Record this minute's capacity for each pool (once: the first worker wins). Returns the
-    number of rows written."""
+    """Count this minute into each pool's hour (once: the first worker to claim the minute
+    wins). Returns the number of pools counted."""
     from dropin import selectors as queue  # the queue's own view of who is on and who waits
     from dropin.models import Pool
 
@@ -168,23 +212,25 @@ def capacity_sample(now: datetime | None = None, *, force: bool = False) -> int:
     written = 0
     for pool in Pool.objects.all():
         serving = [s for s in staff if pool.pk in s.pool_ids]
-        queued = waiting.get(pool.pk, [])
+        figures = {
+            "staff": len(serving),
+            "place": sum(s.capacity for s in serving),
+            "busy": sum(s.busy for s in serving),
+            "queued": len(waiting.get(pool.pk, [])),
+        }
         try:
             with transaction.atomic():
-                CapacitySample.objects.create(
-                    minute=minute,
-                    pool_id=pool.pk,
-                    staff_on=len(serving),
-                    places=sum(s.capacity for s in serving),
-                    busy=sum(s.busy for s in serving),
-                    queued=len(queued),
-                    # Never negative: a request may arrive after this worker read `now`
-                    # (a negative value broke the row's check and lost the sample).
-                    longest_wait_seconds=(
-                        max(int((now - min(queued)).total_seconds()), 0) if queued else 0
-                    ),
-                )
+                CapacitySample.objects.create(minute=minute, pool_id=pool.pk)
+                _capacity_add(hour_of(minute), pool.pk, figures)
             written += 1
         except IntegrityError:
             pass  # another worker sampled this minute
+    if written:
+        capacity_claims_delete(before=minute - CLAIM_KEPT)
     return written
+
+
+def capacity_claims_delete(*, before: datetime) -> int:
+    """Forget the claims of minutes before `before` (their figures are in the hours)."""
+    deleted, _ = CapacitySample.objects.filter(minute__lt=before).delete()
+    return deleted

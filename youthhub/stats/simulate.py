@@ -6,7 +6,7 @@ step goes through the same service a socket or a view would call: `youth_session
 `queue_request`, `kiosk_ticket_take`, `queue_change_target`, `queue_crisis`, `queue_accept`,
 `queue_claim_next`, `message_send`, `dropin_arrived`, `dropin_no_show`, `conversation_end`,
 `feedback_give`, `staff_set_status` and `queue_tick`. Nothing is written to the statistics
-directly: the `Count` cells and `CapacitySample` rows are what those services record.
+directly: the `Count` cells and `CapacityHour` rows are what those services record.
 
 Simulated time
     Events are replayed in time order inside `SimulatedClock`, which sets
@@ -161,6 +161,15 @@ TOPIC_WEIGHTS = {
     "other": 0.11,
 }
 CRISIS_AT_REQUEST = 0.02
+# The optional questions while waiting: a share of chat and drop-in requesters answer, each
+# question skipped now and then (chat.models.ABOUT_QUESTIONS).
+ABOUT_SHARE = 0.4
+ABOUT_SKIP = 0.15
+ABOUT_WEIGHTS = {
+    "age": {"12_15": 3, "16_17": 4, "18_20": 3, "21_25": 2},
+    "gender": {"girl": 6, "boy": 3, "other": 1, "not_say": 1},
+    "heard": {"school": 4, "friend": 3, "social_media": 3, "health_nurse": 2, "other": 1},
+}
 CRISIS_WHILE_WAITING = 0.01  # "I'm not safe right now" pressed 1-5 min into the wait
 
 # -- waiting --------------------------------------------------------------------------------------
@@ -344,6 +353,7 @@ class Summary:
     feedback_asked: int = 0
     feedback: int = 0
     capacity_samples: int = 0
+    about_answered: int = 0
     ticks: int = 0
     still_open: int = 0  # open at the end: messages left after hours, for the next opening
     errors: int = 0  # service refusals the simulation did not expect (should stay 0)
@@ -469,6 +479,7 @@ class Simulation:
                 "feedback",
                 "handover",
                 "dropin",
+                "about",  # its own stream: the others draw as before
             )
         }
         self.summary = Summary(days=days, first_day=start, last_day=start + timedelta(days - 1))
@@ -698,6 +709,18 @@ class Simulation:
                 return {"role": _pick(rng, weights)}
         return "any"
 
+    def _answer_about(self, youth: Youth, conversation: Conversation) -> None:
+        rng = self.rng["about"]
+        if rng.random() >= ABOUT_SHARE:
+            return
+        answers = {
+            name: _pick(rng, weights) if rng.random() >= ABOUT_SKIP else None
+            for name, weights in ABOUT_WEIGHTS.items()
+        }
+        if any(answers.values()):
+            chat.about_give(youth=youth, conversation_id=conversation.id, answers=answers)
+            self.summary.about_answered += 1
+
     def _on_arrive(self, moment: datetime, kind: str) -> None:
         rng = self.rng["choice"]
         target = self._target(kind, rng)
@@ -724,6 +747,8 @@ class Simulation:
         except ServiceError:
             self.summary.refused += 1  # e.g. a drop-in ticket at a closed arena
             return
+        if kind != "kiosk":
+            self._answer_about(youth, conversation)
         c = self._adopt(conversation)
         self.queued[c.id] = c
         s = self.summary

@@ -92,17 +92,9 @@ def stats_csv(request):
     writer = csv.writer(response)
     writer.writerow([_("table"), _("row"), _("value"), _("staff on"), _("chat places")])
     for table in tables.values():
-        for row in table.cells():
+        for row in table.cells() + table.footer():
             writer.writerow([table.title, *row])
-        if table.name != "capacity":
-            writer.writerow([table.title, _("Total"), selectors.display(table.total)])
-        for key, value in table.extra.items():
-            if not isinstance(value, dict) and value is not None:
-                writer.writerow([table.title, SUMMARY_LABELS[key], selectors.display(value)])
     return response
-
-
-SUMMARY_LABELS = {"median": "median", "p90": "p90", "mean": "mean", "rate": "rate"}
 
 
 @supervisor_required
@@ -118,4 +110,9 @@ def stats_chart(request, name):
 
 @supervisor_required
 def stats_now(request):
-    return JsonResponse(selectors.now_panel())
+    """The live panel, for the same place filter as the page (`?place=`)."""
+    try:
+        filters = selectors.parse_filters({"place": request.GET.get("place", "")})
+    except selectors.BadFilter as exc:
+        return JsonResponse({"error": {"code": "bad_filter", "message": str(exc)}}, status=400)
+    return JsonResponse(selectors.now_panel(filters.place))

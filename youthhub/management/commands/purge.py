@@ -16,6 +16,7 @@ LABELS = {
     "identities_deleted": "stale anonymous identities deleted",
     "blocks_deleted": "blocks that ended, deleted",
     "consultations_deleted": "anonymous consultations past retention, deleted",
+    "capacity_claims_deleted": "capacity minute claims older than an hour deleted",
     "handovers_overdue": "sent handovers newly flagged overdue (senders told)",
     "open_older_than_retention": "open conversations older than the retention period (kept)",
 }

@@ -13,7 +13,11 @@ const site = $("app").dataset.site || null;
 const TITLE = document.title;
 const LANG = document.documentElement.lang || undefined;
 
-const state = { conversationId: null, conversationState: null, staffName: "", pending: null, changing: false, blocked: null };
+const state = {
+  conversationId: null, conversationState: null, staffName: "", pending: null, changing: false, blocked: null,
+  aboutDone: new Set(), // conversations whose optional questions were answered or skipped
+  aboutSent: false, // an `about` frame waits for its answer (its error goes to that form)
+};
 const view = new ChatView({ list: $("messages"), typing: $("typing"), me: "youth", strings });
 
 async function post(path, body, token) {
@@ -199,6 +203,8 @@ function setConversation(summary) {
     state.joined = null;
     $("feedback").hidden = true;
     $("feedback-thanks").hidden = true;
+    $("questions").reset();
+    $("questions-thanks").hidden = true;
   }
   state.conversationState = summary.state;
   state.staffName = summary.staff ? summary.staff.display_name : "";
@@ -237,6 +243,9 @@ function renderState() {
   $("new-chat").hidden = open;
   $("change-choice").hidden = true;
   $("switch-offer").hidden = true;
+  // The optional questions: asked while waiting, once per conversation (skippable).
+  $("questions").hidden = state.conversationState !== "queued" || state.aboutDone.has(state.conversationId);
+  if ($("questions").hidden) $("questions-error").textContent = "";
   const ticket = s.ticket || state.queued?.ticket;
   $("ticket").hidden = !ticket;
   $("ticket").textContent = ticket ? strings.ticket.replace("{ticket}", ticket) : "";
@@ -298,6 +307,25 @@ $("feedback").addEventListener("submit", (event) => {
   }
   const text = $("feedback-text").value;
   if (connection) connection.send({ type: "feedback", conversation_id: form.dataset.conversationId, scores, text });
+});
+
+// -- the optional questions while waiting (answers are only counted) ------------------------
+
+$("questions").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const frame = { type: "about", conversation_id: state.conversationId };
+  for (const name of ["age", "gender", "heard"]) {
+    const checked = $("questions").querySelector(`input[name="about-${name}"]:checked`);
+    frame[name] = checked ? checked.value : null;
+  }
+  $("questions-error").textContent = "";
+  state.aboutSent = true;
+  if (connection) connection.send(frame);
+});
+
+$("questions-skip").addEventListener("click", () => {
+  state.aboutDone.add(state.conversationId);
+  renderState();
 });
 
 function markRead() {
@@ -389,6 +417,12 @@ function onFrame(frame) {
         if (frame.feedback && frame.state === "ended") showFeedback(frame.conversation_id);
       }
       break;
+    case "about.thanks":
+      state.aboutSent = false;
+      state.aboutDone.add(frame.conversation_id);
+      renderState();
+      $("questions-thanks").hidden = false;
+      break;
     case "feedback.thanks":
       $("feedback").hidden = true;
       $("feedback-thanks").hidden = false;
@@ -415,7 +449,11 @@ function onFrame(frame) {
         showBlocked(state.blocked);
         break;
       }
-      if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
+      if (state.aboutSent && !$("questions").hidden) {
+        state.aboutSent = false;
+        $("questions-error").textContent = frame.message;
+        if (frame.code === "conflict") state.aboutDone.add(state.conversationId);
+      } else if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
       else if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
       else if (!$("start").hidden) $("start-error").textContent = frame.message;
       else $("composer-error").textContent = frame.message;
