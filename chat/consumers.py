@@ -307,7 +307,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def release_held(self, conversation_id: str):
         """Send the held messages that follow on from what was delivered."""
         held = self.held.get(conversation_id)
-        while held:
+        while held and conversation_id in self.delivered:
             following = self.delivered[conversation_id] + 1
             for seq in [seq for seq in held if seq < following]:
                 del held[seq]
@@ -324,7 +324,12 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
         self.gap_timers.pop(conversation_id, None)
         task = asyncio.ensure_future(self.fill_gap(conversation_id))
         self.gap_fills.add(task)
-        task.add_done_callback(self.gap_fills.discard)
+        task.add_done_callback(self.gap_fill_done)
+
+    def gap_fill_done(self, task: asyncio.Task):
+        self.gap_fills.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a message gap fill failed: %s", type(task.exception()).__name__)
 
     async def fill_gap(self, conversation_id: str):
         held = self.held.get(conversation_id)

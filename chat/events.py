@@ -68,22 +68,29 @@ def publish_many_on_commit(build: Callable[[], list[tuple[str, dict]]]) -> None:
 # sends them in the order they were published. Without a running loop (commands, sync
 # tests), a publish is sent before the call returns.
 _OUTBOX_LIMIT = 10_000  # frames waiting for Redis; past it they are dropped as failed sends
-_outbox: tuple[asyncio.AbstractEventLoop, asyncio.Queue] | None = None
+_outbox: tuple[asyncio.AbstractEventLoop, asyncio.Queue, asyncio.Task] | None = None
 
 
 def attach(loop: asyncio.AbstractEventLoop) -> None:
     """Publish through `loop` from now on (a consumer calls this on connect, in the loop)."""
     global _outbox
-    if _outbox is None or _outbox[0] is not loop:
-        queue: asyncio.Queue = asyncio.Queue()
-        loop.create_task(_drain(queue))
-        _outbox = (loop, queue)
+    if _outbox is None or _outbox[0] is not loop or _outbox[2].done():
+        queue: asyncio.Queue = _outbox[1] if _outbox and _outbox[0] is loop else asyncio.Queue()
+        task = loop.create_task(_drain(queue), name="chat.events outbox")
+        _outbox = (loop, queue, task)
 
 
 async def _drain(queue: asyncio.Queue) -> None:
-    while True:
-        group, frame = await queue.get()
-        await _publish(group, frame)
+    try:
+        while True:
+            group, frame = await queue.get()
+            await _publish(group, frame)
+    finally:
+        # The worker is stopping (or this task failed): what is still queued will not be sent.
+        # Counted as failed publishes, so the sockets left catch up (chat.layerwatch).
+        while not queue.empty():
+            group, frame = queue.get_nowait()
+            _failed(group, frame, "WorkerStopping")
 
 
 def _enqueue(queue: asyncio.Queue, item: tuple[str, dict]) -> None:

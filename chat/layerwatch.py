@@ -23,6 +23,12 @@ this worker is closed with CLOSE_RECONNECT, and the clients reconnect at once wi
 more to do).
 
 A beat that arrives late (a busy worker) is not trouble: only a missing number is.
+
+A restart of Redis is trouble too, seen by its `run_id` (checked before each beat): the beat
+joins its group again before it is sent, and that join restores a subscription the restart
+had dropped, so the beat itself can arrive whole while another worker's message, published
+on the fresh Redis before this worker subscribed again, was lost (the fault tests saw it: a
+youth's message reached the staff page only with the next one).
 """
 
 import asyncio
@@ -31,6 +37,7 @@ import time
 import uuid
 import weakref
 
+import redis.asyncio
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -88,10 +95,36 @@ def unregister(consumer) -> None:
         watch.sockets.discard(consumer)
 
 
+class RedisServers:
+    """The run_id of each Redis server the channel layer uses: a new one means it restarted
+    (or another server took over) and dropped every subscription for a moment."""
+
+    def __init__(self, urls: list[str]):
+        self.clients = {url: redis.asyncio.Redis.from_url(url, socket_timeout=2) for url in urls}
+
+    @classmethod
+    def of_the_layer(cls) -> "RedisServers":
+        config = settings.CHANNEL_LAYERS["default"]
+        hosts = (
+            config.get("CONFIG", {}).get("hosts", [])
+            if "channels_redis" in config["BACKEND"]
+            else []
+        )
+        return cls([host["address"] if isinstance(host, dict) else host for host in hosts])
+
+    async def __call__(self) -> dict[str, str]:
+        return {
+            url: (await client.info("server"))["run_id"] for url, client in self.clients.items()
+        }
+
+
 class LayerWatch:
-    def __init__(self, layer, interval: float):
+    def __init__(self, layer, interval: float, servers=None):
         self.layer = layer
         self.interval = interval
+        # () -> {server: run_id}; a changed run_id is trouble (see the module's docstring).
+        self.servers = servers if servers is not None else RedisServers.of_the_layer()
+        self.run_ids: dict[str, str] = {}
         self.group = f"layerwatch.{uuid.uuid4().hex}"  # this worker's heartbeat
         self.channel: str | None = None
         self.sockets: weakref.WeakSet = weakref.WeakSet()
@@ -126,6 +159,10 @@ class LayerWatch:
             self.announce = True
             self.trouble("a publish failed")
         try:
+            for server, run_id in (await self.servers()).items():
+                known, self.run_ids[server] = self.run_ids.get(server), run_id
+                if known is not None and known != run_id:
+                    self.trouble("Redis restarted")
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
             await self.layer.group_add(self.group, self.channel)

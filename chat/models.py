@@ -40,8 +40,9 @@ STAFF_TAGS = {
 
 # Optional, anonymous questions a youth may answer once per conversation (while waiting or
 # after it ended). The answers are never stored with the youth or the conversation: they
-# become counts in the statistics at once (`stats.Count`), and the conversation keeps only
-# that it was answered (`about_given`). Fixed lists, never free text.
+# become counts in the statistics at once (`stats.Count`, per pool and day), and nothing on
+# the conversation says it was answered (chat.services.about_give). Fixed lists, never free
+# text.
 ABOUT_QUESTIONS = {
     "age": {
         "12_15": _("12–15"),
@@ -161,7 +162,6 @@ class Conversation(models.Model):
     feedback_requested = models.BooleanField(default=False)
     # Whether the youth answered the optional questions (ABOUT_QUESTIONS) for this
     # conversation; the answers themselves are only counts in the statistics.
-    about_given = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

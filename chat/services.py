@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -254,14 +255,16 @@ def _message_send_usual(actor: Actor, conversation_id, client_id: str, text: str
     row, as the full path's SELECT ... FOR UPDATE does. The checks that refuse a stored message
     (blocked, too many a minute) come after the INSERT, so a resend is still answered first and
     a refusal rolls everything back."""
+    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+        return None
     cid = selectors.conversation_uuid(conversation_id)
     youth = actor.kind == "youth"
+    key = selectors.sending_key(cid)  # before the seq is taken: nothing to undo if None
+    if key is None:
+        return None
     with transaction.atomic():
         seq = _next_seq(cid, youth=actor.youth.id if youth else None, staff=actor.user)
         if seq is None:
-            return None
-        key = selectors.sending_key(cid)
-        if key is None:
             return None
         message = Message.objects.create(
             conversation_id=cid,
@@ -546,10 +549,20 @@ def transcript_read(user, conversation: Conversation, *, reason: str, **detail) 
 FEEDBACK_TEXT_MAX = 1000
 
 
+# How long "this conversation answered the optional questions" is remembered (in the cache,
+# never on the conversation: see about_give).
+ABOUT_ONCE_SECONDS = 12 * 3600
+
+
 def about_give(*, youth: Youth, conversation_id, answers: dict) -> None:
     """The youth's answers to the optional questions (ABOUT_QUESTIONS: age band, gender, how
     they heard of us), each one of its list or None (skipped), once per conversation of
-    theirs, in any state. Counted at once in the statistics; only `about_given` is kept."""
+    theirs, in any state.
+
+    The answers become counts at once, per pool and day (stats.services.about_cells), and are
+    kept nowhere else. That the conversation answered is kept only in the cache, under a keyed
+    hash of its id, for ABOUT_ONCE_SECONDS: a mark on the conversation row would tie a day's
+    counts to the few conversations that answered that day."""
     for name, value in answers.items():
         if name not in ABOUT_QUESTIONS or (
             value is not None and value not in ABOUT_QUESTIONS[name]
@@ -558,15 +571,19 @@ def about_give(*, youth: Youth, conversation_id, answers: dict) -> None:
     answers = {name: value for name, value in answers.items() if value is not None}
     if not answers:
         raise ServiceError("empty", _("Nothing was chosen."))
-    with transaction.atomic():
-        conversation = selectors.conversation_for(
-            Actor.for_youth(youth), conversation_id, lock=True
-        )
-        if conversation.about_given:
-            raise ServiceError("conflict", _("You have already answered. Thank you!"))
-        conversation.about_given = True
-        conversation.save(update_fields=["about_given"])
-        stats_record_about(conversation, answers)
+    conversation = selectors.conversation_for(Actor.for_youth(youth), conversation_id)
+    once = (
+        "about-answered:"
+        + hmac.new(settings.SECRET_KEY.encode(), conversation.id.bytes, hashlib.sha256).hexdigest()
+    )
+    if not cache.add(once, 1, timeout=ABOUT_ONCE_SECONDS):
+        raise ServiceError("conflict", _("You have already answered. Thank you!"))
+    try:
+        with transaction.atomic():
+            stats_record_about(conversation, answers)
+    except Exception:
+        cache.delete(once)  # nothing was counted: the youth may try again
+        raise
 
 
 def feedback_give(*, youth: Youth, conversation_id, scores: dict, text: str = "") -> Feedback:

@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from chat.actors import Actor
 from chat.errors import ServiceError
-from chat.models import Conversation
 from chat.services import about_give, conversation_end
 from dropin import services as queue
 from tests.conftest import db_snapshot, receive_until, youth_socket
@@ -31,14 +30,20 @@ def today() -> Filters:
 def test_answers_become_counts_and_nothing_else(arena, make_youth):
     youth, _token = make_youth()
     waiting = queue.queue_request(youth=youth)
+    before = db_snapshot()
     about_give(youth=youth, conversation_id=waiting.id, answers={"age": "16_17", "heard": "friend"})
     assert about_cells() == [("about_age", "16_17", 1), ("about_heard", "friend", 1)]
-    waiting.refresh_from_db()
-    assert waiting.about_given is True and waiting.state == "queued"
-    # No column anywhere holds the answers: only the flag on the conversation.
-    snapshot = db_snapshot()
-    assert "16_17" not in str(snapshot["chat.Youth"]) + str(snapshot["chat.Conversation"])
-    assert "friend" not in str(snapshot["chat.Conversation"])
+    # Nothing but the counts changed: no answer and no "answered" mark on any row that could
+    # tie the day's counts to the conversation.
+    after = db_snapshot()
+    assert {table for table in after if after[table] != before[table]} == {"stats.Count"}
+    # The cells name the pool and the day, not the arena, the channel or the hour.
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    assert set(
+        Count.objects.filter(metric__startswith="about_").values_list(
+            "hour", "pool_id", "site_id", "channel"
+        )
+    ) == {(midnight, arena.pool_id, 0, "any")}
     # Once per conversation; a second try changes nothing.
     with pytest.raises(ServiceError) as refused:
         about_give(youth=youth, conversation_id=waiting.id, answers={"gender": "girl"})
@@ -95,6 +100,11 @@ def test_the_figures_hide_small_numbers_and_a_rebuild_keeps_the_answers(arena, m
     assert tables["about_gender"].values == {"girl": 7, "boy": None, "other": None, "not_say": None}
     assert tables["about_gender"].total == 7
     assert tables["about_heard"].total is None  # nobody answered it
+    # An arena or a channel filter has none of them (they are kept per pool and day only).
+    site = Filters(start=today().start, end=today().end, place=f"site:{arena.pk}")
+    assert selectors.figures(site)["about_gender"].total is None
+    channel = Filters(start=today().start, end=today().end, channel="chat")
+    assert selectors.figures(channel)["about_gender"].total is None
     # The answers exist only as counts: a rebuild from the stored rows keeps them.
     before = about_cells()
     stats_rebuild(since=timezone.now() - timezone.timedelta(hours=2))
@@ -125,7 +135,5 @@ async def test_the_youth_answers_over_the_socket(arena, make_youth):
     assert await database_sync_to_async(about_cells)() == [("about_gender", "not_say", 1)]
     await youth.send_json_to({"type": "about", "conversation_id": conversation_id, "age": "12_15"})
     assert (await receive_until(youth, "error"))["code"] == "conflict"
-    assert await database_sync_to_async(
-        Conversation.objects.filter(id=conversation_id, about_given=True).exists
-    )()
+    assert await database_sync_to_async(about_cells)() == [("about_gender", "not_say", 1)]
     await youth.disconnect()

@@ -75,8 +75,12 @@ async def tick(*watches: LayerWatch) -> None:
         await asyncio.sleep(0)
 
 
+async def no_servers() -> dict:
+    return {}
+
+
 def watching(layer, *sockets) -> LayerWatch:
-    watch = LayerWatch(layer, interval=0.01)
+    watch = LayerWatch(layer, interval=0.01, servers=no_servers)
     for socket in sockets:
         watch.sockets.add(socket)
     return watch
@@ -112,6 +116,40 @@ async def test_a_lost_heartbeat_makes_every_socket_reconnect_once_the_layer_work
         await tick(watch)
     assert (first.told, second.told) == (1, 1)
     watch.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_redis_restart_makes_every_socket_reconnect_though_no_beat_was_lost():
+    """Redis restarted between two beats and the next beat's join subscribed again before it
+    was sent: it arrives, but a message another worker published in between did not."""
+    layer, socket = FlakyLayer(), Socket()
+    run_id = {"redis://one": "a" * 40}
+
+    async def servers():
+        return dict(run_id)
+
+    watch = LayerWatch(layer, interval=0.01, servers=servers)
+    watch.sockets.add(socket)
+    await tick(watch)
+    await tick(watch)
+    assert socket.told == 0
+    run_id["redis://one"] = "b" * 40
+    await tick(watch)
+    assert socket.told == 1 and watch.recoveries == 1 and watch.seen == watch.sent
+    await tick(watch)
+    assert socket.told == 1
+    watch.stop()
+
+
+@pytest.mark.services
+@pytest.mark.asyncio
+async def test_the_watch_knows_the_run_id_of_the_layers_redis():
+    from chat.layerwatch import RedisServers
+
+    servers = RedisServers.of_the_layer()
+    first = await servers()
+    assert len(first) == 1 and all(len(run_id) == 40 for run_id in first.values())
+    assert await servers() == first  # the same server, not restarted
 
 
 @pytest.mark.asyncio

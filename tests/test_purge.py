@@ -260,13 +260,15 @@ def test_capacity_minute_claims_go_and_the_hourly_figures_stay(arena):
     assert claims[0] >= start + timedelta(minutes=140) - HOUR
     hours = list(CapacityHour.objects.order_by("hour").values_list("hour", "minutes"))
     assert hours == [(start, 6), (start + HOUR, 6), (start + 2 * HOUR, 3)]
-    # The purge deletes the rest of the claims (as at now: the last is over an hour old).
+    # The purge deletes the rest of the claims: as at half past, the last (:20) is over an
+    # hour old. (As at the real clock it would be only when the clock is past :20.)
+    at = start + 3 * HOUR + timedelta(minutes=30)
     figures = sorted(CapacityHour.objects.values_list())
     out = io.StringIO()
-    call_command("purge", "--dry-run", stdout=out)
+    call_command("purge", "--dry-run", "--now", at.isoformat(), stdout=out)
     assert f"{len(claims):6d}  capacity minute claims older than an hour deleted" in out.getvalue()
     assert CapacitySample.objects.count() == len(claims)
-    report = purge()
+    report = purge(now=at)
     assert report.capacity_claims_deleted == len(claims) and not CapacitySample.objects.exists()
     assert not report.changed  # housekeeping: no audit event for it
     assert sorted(CapacityHour.objects.values_list()) == figures

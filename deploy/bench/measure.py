@@ -154,7 +154,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 # Where a stack's time goes, by the first frame (from the leaf up) that falls into one of these.
 # A stack that passes through opening or closing a database connection counts as that
-# (with CONN_MAX_AGE=0 Django opens one per database_sync_to_async call).
+# (without the pool, YOUTHHUB_DB_POOL=false, Django opens one per database call).
 CONNECTING = {"connect", "ensure_connection", "close_if_unusable_or_obsolete", "close"}
 BUCKETS = [
     ("psycopg queries", ("psycopg/",)),

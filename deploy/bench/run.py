@@ -876,7 +876,7 @@ def parse(argv: list[str] | None = None):
         default=[],
         metavar="NAME=VALUE",
         help="an environment variable for the workers (repeatable), e.g. "
-        "YOUTHHUB_DB_CONN_MAX_AGE=0 to measure a connection per database call",
+        "YOUTHHUB_DB_POOL=false to measure a connection per database call",
     )
     add("--time-limit", type=float, default=16 * 60, help="seconds; later parts are skipped")
     add("--dir", default=str(ROOT / "var" / "bench" / "cluster"), help="deploy/cluster --dir")

@@ -441,13 +441,21 @@ def about_tables(page: Page, f: Filters) -> None:
         "gender": _("Gender (optional question)"),
         "heard": _("How they heard of us (optional question)"),
     }
+    # Counted per pool and day only (stats.services.about_cells): an arena or a channel
+    # filter has none of them, which the note says rather than showing nobody answered.
+    by_place = f.channel or f.place.startswith("site:")
+    note = (
+        _("Counted only per region and day, never per arena or channel: choose “Everywhere”.")
+        if by_place
+        else _("Only those who chose to answer.")
+    )
     for name, choices in ABOUT_QUESTIONS.items():
         page.table(
             f"about_{name}",
             titles[name],
             {key: str(label) for key, label in choices.items()},
-            _by_key(f, ABOUT_METRICS[name]),
-            note=_("Only those who chose to answer."),
+            {} if by_place else _by_key(f, ABOUT_METRICS[name]),
+            note=note,
         )
 
 

@@ -3,12 +3,14 @@ count exists exactly when its step committed. Every write is an upsert of a `Cou
 """
 
 from collections import Counter as Tally
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
+
+from dropin.hours import OSLO
 
 from .models import CapacityHour, CapacitySample, Count
 
@@ -129,11 +131,24 @@ ABOUT_METRICS = {"age": "about_age", "gender": "about_gender", "heard": "about_h
 NOT_REBUILT = tuple(ABOUT_METRICS.values())
 
 
-def about_cells(conversation, answers: dict[str, str]) -> Tally:
-    """The answers, each one count in the hour the conversation arrived, at its place."""
-    place = (conversation.pool_id or 0, conversation.site_id or 0, conversation.channel)
-    hour = hour_of(conversation.created_at)
-    return Tally({(hour, *place, ABOUT_METRICS[name], key): 1 for name, key in answers.items()})
+# The cells of the optional answers have no arena and no channel (ABOUT_CHANNEL): only the
+# pool and the day they were given, so that they cannot be tied to one conversation by its
+# hour or place.
+ABOUT_CHANNEL = "any"
+
+
+def about_cells(conversation, answers: dict[str, str], now: datetime | None = None) -> Tally:
+    """The answers, each one count in the pool, on the (Oslo) day they were given: the cell's
+    `hour` is that day's midnight."""
+    pool_id = conversation.pool_id or (conversation.site.pool_id if conversation.site else 0)
+    day = (now or timezone.now()).astimezone(OSLO).date()
+    midnight = datetime.combine(day, time(0), tzinfo=OSLO).astimezone(UTC)
+    return Tally(
+        {
+            (midnight, pool_id or 0, 0, ABOUT_CHANNEL, ABOUT_METRICS[name], key): 1
+            for name, key in answers.items()
+        }
+    )
 
 
 def stats_record_about(conversation, answers: dict[str, str]) -> None:
