@@ -911,7 +911,7 @@ YOUTH_SOCKET = Socket(
         ),
         "about": youth_row(
             lambda w, me: {"type": "about", "conversation_id": conv(w), "age": "16_17"},
-            Allowed("about.thanks", CONVERSATION, STATS),
+            Allowed("about.thanks", STATS),  # counts only: nothing on the conversation
             NOT_ALLOWED,
         ),
         "consent": youth_row(
