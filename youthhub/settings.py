@@ -201,6 +201,13 @@ if REDIS_URL:
         "hosts": [_layer_host],
         "prefix": env("YOUTHHUB_CHANNEL_PREFIX") or "yh",
     }
+    if CHANNEL_LAYER_KIND == "core":
+        # The core layer's `capacity` (default 100) bounds one Redis key per worker process,
+        # which every socket of that worker shares: a busy worker with a thousand sockets went
+        # past 100 waiting frames and the layer dropped frames for all of them (the bench saw
+        # its heartbeat lost and every socket told to reconnect). A backlog is a delay, not a
+        # loss.
+        _layer_config["capacity"] = 10_000
     if envbool("YOUTHHUB_LAYER_ENCRYPTION", True):
         # channels_redis derives a Fernet key (SHA-256) from each entry and encrypts every
         # payload it puts in Redis (pub/sub messages included); the first entry encrypts, all
