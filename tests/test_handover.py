@@ -1529,3 +1529,19 @@ def test_retention_keeps_a_partner_led_chat_like_any_open_one(team, make_youth, 
     from chat import selectors as chat_selectors
 
     assert chat_selectors.data_key(conversation.id) is not None
+
+
+def test_a_called_ticket_passed_to_the_partner_is_no_no_show(team, make_youth, bup, arena):
+    """The no-show timer ends a called drop-in ticket nobody came for; a ticket whose chat was
+    passed to a warm handover's partner is a conversation going on, not a call."""
+    ingrid, _sara = team
+    youth, _ = make_youth()
+    ticket = queue.queue_request(youth=youth, site_slug=arena.slug)
+    ticket = queue.queue_accept(user=ingrid, conversation_id=ticket.id, room="Rom 1")
+    handover = sent(ingrid, ticket, reach="warm")
+    services.handover_partner_join(user=bup, conversation_id=ticket.id)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    long_ago = timezone.now() - timedelta(hours=2)
+    Conversation.objects.filter(id=ticket.id).update(assigned_at=long_ago)
+    assert queue.queue_tick()["no_shows"] == 0
+    assert Conversation.objects.get(id=ticket.id).state == "active"
