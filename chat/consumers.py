@@ -51,7 +51,7 @@ GAP_WAIT = 0.5
 CLOSE_RECONNECT = layerwatch.CLOSE_RECONNECT
 # Sent again on every queue change (and as a direct reply plus a group event): a socket
 # passes one on only if it differs from the last of its kind for that conversation.
-REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended")
+REPEATED_FRAMES = ("queued", "queue.update", "assigned", "ended", "passed")
 # Frames that only staff may ever see (internal notes, transfers, continuity).
 STAFF_ONLY_FRAMES = frozenset(
     {
@@ -649,6 +649,10 @@ class StaffConsumer(ProtocolConsumer):
         elif kind in ("transfer.offer", "transfer.closed"):
             if not queue.transfer_concerns(frame["transfer"], self.me):
                 return
+        if kind == "passed":
+            # Passed to the partner who joined: this person lets go of it (every tab).
+            if frame["conversation_id"] in self.delivered:
+                await self.unfollow(frame["conversation_id"])
         if kind == "assigned":
             conversation = frame["conversation"]
             staff = conversation["staff"] or {}
@@ -787,6 +791,12 @@ class StaffConsumer(ProtocolConsumer):
         card = await db(handover_selectors.staff_card_for)(self.scope["user"], handover_id)
         await self.send_frame({"type": "handover.update", "handover": card})
 
+    async def on_handover_pass(self, frame: protocol.HandoverAction):
+        _handover, passed = await db(handover_services.handover_chat_pass)(
+            user=self.scope["user"], handover_id=frame.handover_id
+        )
+        await self.push(passed)
+
     async def on_handover_close(self, frame: protocol.HandoverAction):
         handover = await db(handover_services.handover_close)(
             user=self.scope["user"], handover_id=frame.handover_id
@@ -899,6 +909,3 @@ class PartnerConsumer(ProtocolConsumer):
                 await self.close()
             return
         await super().push(frame)
-
-    async def on_end(self, frame):
-        raise ServiceError("not_allowed", _("The chat's own helper ends the conversation."))

@@ -148,6 +148,17 @@ class Conversation(models.Model):
         blank=True,
         related_name="assigned_conversations",
     )
+    # A warm handover's partner leads the chat (youthhub.handover.services.handover_chat_pass):
+    # the staff member let go (assigned_staff is null from then on) and the service's partner
+    # continues. DO_NOTHING: a handover is only ever deleted together with its conversation
+    # (both cascade from the youth); nulling it first could break the constraint below.
+    led_by = models.ForeignKey(
+        "handover.Handover",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -170,9 +181,17 @@ class Conversation(models.Model):
                 condition=Q(state__in=["queued", "active"]),
                 name="one_open_conversation_per_youth",
             ),
+            # Someone answers an active chat: its staff member, or the partner it was passed to.
             models.CheckConstraint(
-                condition=~Q(state="active") | Q(assigned_staff__isnull=False),
-                name="active_conversation_has_staff",
+                condition=~Q(state="active")
+                | Q(assigned_staff__isnull=False)
+                | Q(led_by__isnull=False),
+                name="active_conversation_has_a_helper",
+            ),
+            # Passed to a partner, the staff member has let go: never both at once.
+            models.CheckConstraint(
+                condition=Q(assigned_staff__isnull=True) | Q(led_by__isnull=True),
+                name="partner_led_conversation_has_no_staff",
             ),
         ]
         indexes = [
@@ -187,6 +206,10 @@ class Conversation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def partner_led(self) -> bool:
+        return self.led_by_id is not None
 
     @property
     def target(self):

@@ -318,6 +318,7 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "handover_propose": HandoverPropose,
     "handover_revise": HandoverRevise,
     "handover_close": HandoverAction,
+    "handover_pass": HandoverAction,
     "consultation_ask": ConsultationAsk,
     "consultations": Consultations,
     "block": BlockYouth,
@@ -325,12 +326,15 @@ STAFF_FRAMES: dict[str, type[Frame]] = {
     "ping": Ping,
 }
 
-# A partner's socket: one conversation (a warm handover), like a youth's.
+# A partner's socket: one conversation (a warm handover), like a youth's. `read` and `end`
+# count once the staff member passed the chat to the partner (handover_pass).
 PARTNER_FRAMES: dict[str, type[Frame]] = {
     "hello": PartnerHello,
     "message": YouthMessage,
     "typing": YouthTyping,
+    "read": YouthRead,
     "sync": YouthSync,
+    "end": YouthEnd,
     "ping": Ping,
 }
 

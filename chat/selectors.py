@@ -4,7 +4,7 @@ import time
 import uuid
 from collections import OrderedDict
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -129,7 +129,10 @@ def conversation_uuid(value) -> uuid.UUID:
 
 
 def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Conversation:
-    """The conversation if the actor is part of it; otherwise `not_found` / `not_allowed`."""
+    """The conversation if the actor is part of it; otherwise `not_found` / `not_allowed`.
+
+    Staff: the one it is assigned to (nobody once it was passed to a partner). Partners: of
+    the service of a valid warm handover of it (youthhub.handover.selectors.partner_may_join)."""
     conversation_id = conversation_uuid(conversation_id)
     qs = Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
     if lock:
@@ -159,13 +162,32 @@ def youth_open_conversation(youth: Youth) -> Conversation | None:
     )
 
 
+def partner_lead(conversation: Conversation) -> dict | None:
+    """Who leads a chat passed to a partner: {name, service} (the partner who joined, and
+    their service), or None while a staff member leads it (or nobody has been passed it)."""
+    if conversation.led_by_id is None:
+        return None
+    from youthhub.handover.models import Handover
+
+    handover = Handover.objects.select_related("service", "partner_joined_by__partner_profile").get(
+        id=conversation.led_by_id
+    )
+    partner = getattr(handover.partner_joined_by, "partner_profile", None)
+    return {
+        "name": partner.display_name if partner else None,
+        "service": handover.service.name,
+    }
+
+
 def conversation_summary(conversation: Conversation) -> dict:
-    """The conversation's state as both sides see it in `welcome` and `assigned`."""
+    """The conversation's state as both sides see it in `welcome` and `assigned`. `staff`
+    is null and `partner` says who continues once it was passed to a partner."""
     return {
         "id": str(conversation.id),
         "state": conversation.state,
         "alias": conversation.youth.alias,
         "staff": staff_card(conversation.assigned_staff),
+        "partner": partner_lead(conversation),
         "channel": conversation.channel,
         "ticket": conversation.ticket or None,
         "room": conversation.room or None,
@@ -182,6 +204,19 @@ def conversation_summary(conversation: Conversation) -> dict:
 
 def assigned_frame(conversation: Conversation) -> dict:
     return {"type": "assigned", "conversation": conversation_summary(conversation)}
+
+
+def passed_frame(conversation: Conversation, *, by) -> dict:
+    """To everyone in the chat: the staff member `by` let go, the partner continues (the
+    youth is told in plain words who is there now; the staff sockets stop following it)."""
+    profile = getattr(by, "staff_profile", None)
+    return {
+        "type": "passed",
+        "conversation_id": str(conversation.id),
+        "from": profile.display_name if profile else None,
+        "partner": partner_lead(conversation),
+        "conversation": conversation_summary(conversation),
+    }
 
 
 def ended_frame(conversation: Conversation, *, by: str) -> dict:
@@ -239,7 +274,8 @@ def earlier_with(conversation: Conversation, user) -> list[Conversation]:
     part_of = Conversation.objects.filter(youth_id=conversation.youth_id, state__in=ended).exclude(
         id=conversation.id
     )
-    ids = set(part_of.filter(assigned_staff=user).values_list("id", flat=True))
+    mine = Q(assigned_staff=user) | Q(led_by__chat_passed_by=user)
+    ids = set(part_of.filter(mine).values_list("id", flat=True))
     ids |= set(
         Message.objects.filter(conversation__in=part_of, staff=user).values_list(
             "conversation_id", flat=True
@@ -249,6 +285,21 @@ def earlier_with(conversation: Conversation, user) -> list[Conversation]:
     return list(
         Conversation.objects.filter(id__in=kept.values("conversation_id")).order_by("-created_at")
     )
+
+
+def staff_visible_upto(conversation: Conversation) -> int | None:
+    """The last seq staff may read of a conversation: all of it (None), or, once it was passed
+    to a partner, up to the pass (what the youth said to the partner after is not theirs)."""
+    if conversation.led_by_id is None:
+        return None
+    from youthhub.handover.models import Handover
+
+    passed = (
+        Handover.objects.filter(id=conversation.led_by_id)
+        .values_list("chat_passed_seq", flat=True)
+        .first()
+    )
+    return passed or 0
 
 
 def earlier_card(conversation: Conversation) -> dict:
@@ -326,20 +377,23 @@ def previous_staff(youth: Youth, limit: int = 3) -> list[dict]:
     may ask for the same person again."""
     rows = (
         Conversation.objects.filter(
+            Q(assigned_staff__is_active=True) | Q(led_by__chat_passed_by__is_active=True),
             youth=youth,
             state=Conversation.State.ENDED,
-            assigned_staff__is_active=True,
             key__wrapped__isnull=False,
         )
-        .select_related("assigned_staff__staff_profile")
+        .select_related("assigned_staff__staff_profile", "led_by__chat_passed_by__staff_profile")
         .order_by("-created_at")
     )
     cards, seen = [], set()
     for row in rows[:50]:
-        if row.assigned_staff_id in seen:
+        # A chat passed to a partner: the staff member who talked with them before the pass.
+        person = row.assigned_staff or (row.led_by.chat_passed_by if row.led_by_id else None)
+        profile = getattr(person, "staff_profile", None)
+        if profile is None or person.id in seen:
             continue
-        seen.add(row.assigned_staff_id)
-        cards.append(row.assigned_staff.staff_profile.public_card())
+        seen.add(person.id)
+        cards.append(profile.public_card())
         if len(cards) == limit:
             break
     return cards

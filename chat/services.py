@@ -327,16 +327,21 @@ def typing_frame(conversation_id, who: str, active: bool) -> dict:
 def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
     """Record that the actor has read up to `seq`; returns the (monotonic) read mark."""
     if actor.kind == "partner":
-        # A partner's reads are not tracked: the read mark tells the youth what *their* helper
-        # has read.
-        selectors.conversation_for(actor, conversation_id)
-        return seq
+        # The read mark tells the youth what *their* helper has read: a partner's reads count
+        # only once the chat was passed to them (then the partner is that helper).
+        conversation = selectors.conversation_for(actor, conversation_id)
+        if not _led_by_partner(conversation, actor.user):
+            return seq
+    # The helper's mark: the staff member's, or the partner's once the chat was passed.
     field = "youth_read_seq" if actor.kind == "youth" else "staff_read_seq"
     # The usual case in one statement (a receipt follows every message): a member moves their
     # mark forward within what exists. Anything else takes the locked path for its answer.
-    member = (
-        Q(youth_id=actor.youth.id) if actor.kind == "youth" else Q(assigned_staff_id=actor.user.id)
-    )
+    if actor.kind == "youth":
+        member = Q(youth_id=actor.youth.id)
+    elif actor.kind == "partner":
+        member = Q(led_by__isnull=False)  # checked just above: the partner leads it
+    else:
+        member = Q(assigned_staff_id=actor.user.id)
     cid = selectors.conversation_uuid(conversation_id)
     if seq > 0 and Conversation.objects.filter(
         member, id=cid, next_seq__gt=seq, **{f"{field}__lt": seq}
@@ -391,17 +396,31 @@ def conversation_end(
     """End an active chat, or (youth) leave the queue: that is 'abandoned'.
 
     Staff may tag it (STAFF_TAGS), give a triage colour and ask the youth for feedback; the
-    tags and colour are staff-only. A pending transfer is cancelled.
+    tags and colour are staff-only. A pending transfer is cancelled. A partner ends only a
+    chat that was passed to their service (youthhub.handover.services.handover_chat_pass);
+    audited as `handover.chat_end`.
     """
-    if actor.kind == "partner":
-        raise ServiceError("not_allowed", _("The chat's own helper ends the conversation."))
-    if actor.kind == "youth" and (tags or triage or feedback):
+    if actor.kind != "staff" and (tags or triage or feedback):
         raise ServiceError("not_allowed", _("Only staff tag a conversation."))
     tags, triage = _check_end_details(tags, triage)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
+        if actor.kind == "partner" and not _led_by_partner(conversation, actor.user):
+            raise ServiceError(
+                "not_allowed",
+                _("The staff member leads this chat and ends it, until they pass it to you."),
+            )
         if not conversation.is_open:
             raise ServiceError("closed", _("This conversation has already ended."))
+        if actor.kind == "partner":
+            audit_record(
+                "handover.chat_end",
+                actor=actor.user,
+                actor_kind="partner",
+                conversation_id=conversation.id,
+                handover=conversation.led_by_id,
+                service=actor.user.partner_profile.service_id,
+            )
         _close_open(
             conversation,
             by=actor.kind,
@@ -411,6 +430,36 @@ def conversation_end(
             feedback=feedback,
         )
     return conversation
+
+
+def _led_by_partner(conversation: Conversation, user) -> bool:
+    """Whether the chat was passed to the service of this partner (who may be in it: the
+    caller checked that with conversation_for)."""
+    if conversation.led_by_id is None:
+        return False
+    from youthhub.handover.models import Handover
+
+    profile = getattr(user, "partner_profile", None)
+    return (
+        profile is not None
+        and Handover.objects.filter(
+            id=conversation.led_by_id, service_id=profile.service_id
+        ).exists()
+    )
+
+
+def conversation_let_go(conversation: Conversation, *, by) -> None:
+    """The staff member `by` let go of a conversation the caller has locked and reassigned
+    (passed to a partner): a pending transfer of it is withdrawn, and the queue hears that
+    their capacity freed up."""
+    _close_pending_transfer(conversation, Transfer.State.CANCELLED, by=by)
+    queue_changed()
+
+
+def conversation_close(conversation: Conversation, *, by: str, user=None) -> None:
+    """End an open conversation the caller has locked, inside its transaction (for another
+    app's action that leaves nobody in it: a partner-led chat whose consent ended)."""
+    _close_open(conversation, by=by, user=user)
 
 
 def _close_open(
@@ -537,8 +586,9 @@ def transcript_read(user, conversation: Conversation, *, reason: str, **detail) 
     audit_record(
         "transcript.read", actor=user, conversation_id=conversation.id, reason=reason, **detail
     )
+    upto = selectors.staff_visible_upto(conversation)
     return {
-        "messages": selectors.messages(conversation, after_seq=0),
+        "messages": selectors.messages(conversation, after_seq=0, upto_seq=upto),
         "notes": selectors.notes(conversation),
     }
 

@@ -406,6 +406,11 @@ def chat(request, conversation_id):
         "youth": _("The youth"),
         "joined": _("{name} ({service}) has joined the chat."),
         "ended": _("The chat has ended."),
+        "passed": _(
+            "{staff} has left the chat. You continue it with the youth: end it when you are done."
+        ),
+        "leading": _("You lead this chat now: end it when you are done."),
+        "end_confirm": _("End the chat for the youth too?"),
         "closed": _("The youth has withdrawn consent. This conversation is closed for you."),
         "refused": _("You cannot join this chat now."),
         "too_long": _("The message is too long."),

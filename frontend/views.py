@@ -100,6 +100,11 @@ def youth(request, site=None):
         "partner_joined": _(
             "{name} has joined the chat. They can see what is written from now on, not before."
         ),
+        # A warm handover's partner continues the chat (the staff member let go).
+        "passed": _(
+            "{staff} has left the chat. {name} from {service} continues the chat with you."
+        ),
+        "partner_leads": _("You are chatting with {name} from {service}."),
         "not_on_now": _("{name} is not on right now."),
         "ended": _("The conversation has ended. Thank you for getting in touch!"),
         "typing": _("{name} is typing …"),
@@ -208,6 +213,7 @@ def staff(request):
         "read": _("Read"),
         "you": _("You"),
         "handed_over": _("Handed over to {name}."),
+        "passed_to": _("{name} ({service}) continues this chat. You have let go of it."),
         "joined": _("{name} has taken over this conversation."),
         # Tools around a conversation (staffwork.js)
         "work": {
@@ -256,6 +262,9 @@ def staff(request):
                 "first_meeting": _("First meeting: {when}."),
                 "not_answered": _("Not answered yet."),
                 "revise": _("Change and ask again"),
+                "pass": _("Let {name} continue the chat"),
+                "passed": _("{name} continues the chat."),
+                "joined": _("{name} from the service is in the chat."),
                 "youth_answer": {
                     "agree": _("The youth said yes."),
                     "agree_except": _("The youth said yes, with some things left out."),

@@ -252,6 +252,10 @@ def _build_for_insiders(w) -> None:
     # A second called ticket (no_show; `ticket` is for arrived), a chat to block.
     _, _, w.ticket_no_show = _chat(w.ingrid, site=w.site)
     _, _, w.to_block = _chat(w.ingrid)
+    # A chat of Ingrid's with a warm handover to BUP that BUP joined: she may pass it to them.
+    _, _, to_pass = _chat(w.ingrid)
+    w.passable, _ = _handover(w.ingrid, to_pass, "bup-vestfold", "warm")
+    handover_services.handover_partner_join(user=w.bup, conversation_id=to_pass.id)
     # Tor offers two chats to Ingrid by name (preview and accept the one, decline the other).
     w.to_ingrid, w.to_ingrid_declined = (
         queue.transfer_offer(
@@ -1076,6 +1080,11 @@ STAFF_SOCKET = Socket(
             staff_frame("handover_close", handover_id=ids("proposed")),
             Allowed("handover.update", "handover.Handover", "handover.HandoverKey", AUDIT),
         ),
+        # Only the staff member in the chat passes it to the partner who joined it.
+        "handover_pass": staff_row(
+            staff_frame("handover_pass", handover_id=ids("passable")),
+            Allowed("passed", CONVERSATION, "handover.Handover", AUDIT),
+        ),
         "consultation_ask": everyone_in(
             staff_frame("consultation_ask", service="bup-vestfold", question="Et råd?"),
             Allowed("consultation.sent", "handover.Consultation", AUDIT),
@@ -1138,7 +1147,11 @@ PARTNER_SOCKET = Socket(
             Allowed("message", MESSAGE, CONVERSATION),
         ),
         "typing": partner_row(lambda w, me: {"type": "typing", "active": True}, Allowed(None)),
+        # A partner's read receipt counts once the chat is passed to them: none stored here.
+        "read": partner_row(lambda w, me: {"type": "read", "seq": 1}, Allowed(None)),
         "sync": partner_row(lambda w, me: {"type": "sync", "after_seq": 0}, Allowed("history")),
+        # Ingrid leads A's chat: only once she passed it to BUP may BUP end it.
+        "end": partner_row(lambda w, me: {"type": "end"}, NOT_ALLOWED),
         "ping": partner_row(lambda w, me: {"type": "ping"}, Allowed("pong")),
     },
 )
@@ -1407,7 +1420,7 @@ async def test_who_may_send_which_frame(path, frames_by_role):
 @pytest.mark.usefixtures("async_cleanup", "many_frames")
 async def test_another_sockets_frame_types_are_unknown(path, foreign):
     """A youth cannot send staff frames (accept, note, transfer …), staff no youth frames
-    (consent, feedback …), a partner neither (not even end)."""
+    (consent, feedback …), a partner neither (no accept, note, consent …)."""
     w = await database_sync_to_async(build_world)(slim=True)
     insider = {"/ws/youth/": "youth", "/ws/staff/": "assigned_staff", "/ws/partner/": "partner"}
     who = WHO[insider[path]]

@@ -1,7 +1,7 @@
 """The warm handover end to end, in Chromium: staff propose from the dashboard, the youth reads
 exactly what would be shared and consents on the phone, the partner accepts and joins the chat,
 all three see the three-way conversation, and when the youth withdraws the partner's view
-closes."""
+closes; and the partner continuing the chat after the staff member passed it on."""
 
 from datetime import timedelta
 
@@ -61,6 +61,20 @@ def write_handover(pane, reach: str):
     return form
 
 
+def kari_opens_the_handover(browser, url):
+    """Kari (the partner, desktop) logs in and opens the handover in her inbox: her page."""
+    from playwright.sync_api import expect
+
+    kari = browser.new_context(viewport=DESKTOP).new_page()
+    kari.goto(url + "/staff/login/")
+    kari.fill("#id_username", "kari")
+    kari.fill("#id_password", PASSWORD)
+    kari.click("button[type=submit]")
+    expect(kari).to_have_url(url + "/partner/")
+    kari.locator("main a[href*='/partner/h/']").first.click()
+    return kari
+
+
 def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, browser):
     from playwright.sync_api import expect
 
@@ -95,13 +109,7 @@ def test_propose_consent_accept_join_and_withdraw(daphne_server, team, hfu, brow
     expect(form.locator(".handover-list .handover-answer")).to_have_text("The youth said yes.")
 
     # The partner logs in, reads the summary, accepts, and joins the chat.
-    kari = browser.new_context(viewport=DESKTOP).new_page()
-    kari.goto(url + "/staff/login/")
-    kari.fill("#id_username", "kari")
-    kari.fill("#id_password", PASSWORD)
-    kari.click("button[type=submit]")
-    expect(kari).to_have_url(url + "/partner/")
-    kari.locator("main a[href*='/partner/h/']").first.click()
+    kari = kari_opens_the_handover(browser, url)
     expect(kari.locator("main")).to_contain_text(SECTIONS["concern"])
     meeting = (timezone.localtime() + timedelta(days=2)).replace(hour=14, minute=0)
     kari.fill("#first-meeting-at", meeting.strftime("%Y-%m-%dT%H:%M"))
@@ -191,3 +199,70 @@ def test_the_youth_asks_for_changes_staff_see_why_revise_and_the_youth_says_yes(
     expect(card.locator("button.withdraw")).to_be_visible()
     expect(listed).to_contain_text("sent, waiting for the service")
     expect(listed.locator(".handover-answer")).to_have_text("The youth said yes.")
+
+
+def test_staff_pass_the_chat_and_the_partner_continues_and_ends_it(
+    daphne_server, team, hfu, browser
+):
+    """Warm handover, issue 5(a): Kari joins, Ingrid lets her continue the chat; the youth is
+    told in plain words who is there now, Ingrid's dashboard lets go, and Kari ends it."""
+    from playwright.sync_api import expect
+
+    url = daphne_server["url"]
+    ingrid, youth = chatting_with_ingrid(browser, url)
+    pane = ingrid.locator("#panes .pane:visible")
+    form = write_handover(pane, "warm")
+    form.locator("button[type=submit]").click()
+    card = youth.locator("#handovers .consent-card")
+    card.locator("input[value=agree]").check()
+    card.locator("input[value='16_plus']").check()
+    card.locator(".consent-form button[type=submit]").click()
+    expect(form.locator(".handover-list")).to_contain_text("sent, waiting for the service")
+
+    # Kari joins straight from the handover page (no answer needed for a live introduction).
+    kari = kari_opens_the_handover(browser, url)
+    kari.locator("a", has_text="Join the chat").click()
+    expect(kari.locator("#status")).to_have_attribute("data-state", "online")
+    expect(kari.locator("#end-tools")).to_be_hidden()  # Ingrid still leads the chat
+    kari.fill("#text", "Hei! Jeg er Kari fra helsestasjonen.")
+    kari.press("#text", "Enter")
+    expect(youth.locator("#messages")).to_contain_text("Jeg er Kari fra helsestasjonen")
+
+    # Ingrid lets Kari continue: her pane lets go, the youth reads who is there now.
+    listed = pane.locator(".handover-list .handover-card")
+    expect(listed.locator(".handover-joined")).to_have_text("Kari from the service is in the chat.")
+    listed.locator("button.pass-handover").click()
+    expect(pane.locator(".chat-state")).to_have_text(
+        "Kari (Helsestasjon for ungdom Tønsberg) continues this chat. You have let go of it."
+    )
+    expect(pane.locator(".composer")).to_be_hidden()
+    expect(youth.locator("#chat-state")).to_have_text(
+        "Ingrid har gått ut av chatten. Kari fra Helsestasjon for ungdom Tønsberg fortsetter "
+        "chatten med deg."
+    )
+    expect(kari.locator("#lead")).to_contain_text("Ingrid has left the chat")
+    screenshot(youth, "handover-youth-partner-continues-360px.png")
+
+    # The youth and Kari go on; Ingrid's dashboard no longer gets the chat.
+    youth.fill("#text", "Takk, Kari. Kan vi snakke om skolen?")
+    youth.press("#text", "Enter")
+    expect(kari.locator("#messages")).to_contain_text("Kan vi snakke om skolen?")
+    kari.fill("#text", "Ja, gjerne.")
+    kari.press("#text", "Enter")
+    expect(youth.locator("#messages")).to_contain_text("Ja, gjerne.")
+    # Kari's page sent a read receipt: the youth sees their message was read.
+    expect(
+        youth.locator("#messages li.mine", has_text="Kan vi snakke").locator(".read-receipt")
+    ).to_be_visible()
+    assert "Kan vi snakke om skolen?" not in pane.locator(".messages").inner_text()
+    screenshot(kari, "handover-partner-leads.png")
+
+    # Kari ends the chat (two steps); the youth sees it ended.
+    kari.locator("#end-chat").click()
+    expect(kari.locator("#end-confirm")).to_contain_text("End the chat for the youth too?")
+    kari.locator("#end-yes").click()
+    expect(kari.locator("#ended")).to_have_text("The chat has ended.")
+    expect(kari.locator("#text")).to_be_disabled()
+    expect(youth.locator("#chat-state")).to_have_text(
+        "Samtalen er avsluttet. Takk for at du tok kontakt!"
+    )

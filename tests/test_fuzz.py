@@ -289,6 +289,8 @@ def _build_world() -> SimpleNamespace:
         text="Hei",
     )
     w.warm = _handover(w.ingrid, w.conversation, "bup-vestfold", "warm")
+    # Kari of BUP is in A's chat: Ingrid may pass it to her (handover_pass).
+    handover_services.handover_partner_join(user=w.bup, conversation_id=w.conversation.id)
     w.proposed = _handover(w.ingrid, w.conversation, "hfu-tonsberg", "warm", consent=False)
     waiting, _ = chat_services.youth_session_create()
     w.waiting = queue.queue_request(youth=waiting, target={"staff": w.ingrid.id})

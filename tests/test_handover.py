@@ -1265,3 +1265,283 @@ def test_the_limits_of_a_consent_agree_on_the_page_the_protocol_and_the_service(
     script = (Path(__file__).parents[1] / "frontend/static/youthhub/js/consent.js").read_text()
     assert f"maxLength: {services.REASON_MAX}" in script
     assert f"maxLength: {services.CONTACT_MAX}" in script
+
+
+# -- warm handover: the partner continues the chat ------------------------------------------------
+
+
+def passable(make_youth, staff, partner) -> tuple[Conversation, Handover]:
+    """A chat of `staff` with a warm handover to BUP the youth said yes to, and `partner` of
+    BUP in the chat (joined after the youth's first message)."""
+    from chat import services as chat_services
+    from chat.actors import Actor
+
+    conversation = chatting(make_youth, staff)
+    chat_services.message_send(
+        actor=Actor.for_youth(conversation.youth),
+        conversation_id=conversation.id,
+        client_id="before",
+        text="Det Ingrid vet",
+    )
+    handover = sent(staff, conversation, reach="warm")
+    services.handover_partner_join(user=partner, conversation_id=conversation.id)
+    return conversation, Handover.objects.get(id=handover.id)
+
+
+def count(metric: str, key: str = "") -> int:
+    from django.db.models import Sum
+
+    from youthhub.stats.models import Count
+
+    return Count.objects.filter(metric=metric, key=key).aggregate(n=Sum("value"))["n"] or 0
+
+
+def test_staff_pass_the_chat_to_the_partner_who_continues_and_ends_it(
+    team, make_youth, bup, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Ingrid lets go (capacity, open conversations), the youth is told who continues, Kari of
+    BUP writes, reads and ends it; the chat counts once; Ingrid later reads it up to the pass."""
+    from chat import selectors as chat_selectors
+    from chat import services as chat_services
+    from chat.actors import Actor
+    from dropin import selectors as queue_selectors
+
+    ingrid, _sara = team
+    conversation, handover = passable(make_youth, ingrid, bup)
+    assert selectors.staff_card(handover)["chat"] == {
+        "joined": True,
+        "partner": "Kari, BUP",
+        "passed_at": None,
+    }
+    assert queue_selectors.active_counts([ingrid.id]) == {ingrid.id: 1}
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        passed_handover, passed = services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    row = Conversation.objects.get(id=conversation.id)
+    assert (row.state, row.assigned_staff_id, row.led_by_id) == ("active", None, handover.id)
+    assert passed_handover.chat_passed_by == ingrid and passed_handover.chat_passed_seq == 1
+    assert passed["type"] == "passed" and passed["from"] == "Ingrid"
+    assert passed["partner"] == {"name": "Kari, BUP", "service": "BUP Vestfold"}
+    assert passed["conversation"]["staff"] is None
+    assert passed["conversation"]["partner"] == passed["partner"]
+    assert (chat_events.conversation_group(conversation.id), passed) in frames
+    assert selectors.staff_card(Handover.objects.get(id=handover.id))["chat"]["passed_at"]
+    # Ingrid has let go: her capacity and her open conversations no longer hold it.
+    assert queue_selectors.active_counts([ingrid.id]) == {}
+    assert chat_selectors.staff_open_conversations(ingrid) == []
+    staff = Actor.for_staff(ingrid)
+    for call in (
+        lambda: chat_selectors.conversation_for(staff, conversation.id),
+        lambda: chat_services.message_send(
+            actor=staff, conversation_id=conversation.id, client_id="s9", text="Hei igjen"
+        ),
+        lambda: chat_services.conversation_end(actor=staff, conversation_id=conversation.id),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            call()
+        assert refused.value.code == "not_allowed"
+    # The youth's page says who is there now; the youth and Kari keep chatting.
+    youth = Actor.for_youth(conversation.youth)
+    welcome = chat_selectors.conversation_summary(
+        chat_selectors.youth_open_conversation(conversation.youth)
+    )
+    assert welcome["staff"] is None and welcome["partner"]["name"] == "Kari, BUP"
+    partner = Actor.for_partner(bup)
+    reply, _ = chat_services.message_send(
+        actor=partner, conversation_id=conversation.id, client_id="p1", text="Hei, Kari her"
+    )
+    assert (reply["sender"], reply["text"]) == ("partner", "Hei, Kari her")
+    chat_services.message_send(
+        actor=youth, conversation_id=conversation.id, client_id="y2", text="Det Kari får vite"
+    )
+    # Kari's read receipt is the helper's read mark the youth sees.
+    frames.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            chat_services.conversation_mark_read(
+                actor=partner, conversation_id=conversation.id, seq=3
+            )
+            == 3
+        )
+    assert Conversation.objects.get(id=conversation.id).staff_read_seq == 3
+    assert [f for _, f in frames if f["type"] == "read"] == [
+        {"type": "read", "conversation_id": str(conversation.id), "reader": "partner", "seq": 3}
+    ]
+    # Kari ends it: ended for everyone, audited, counted once.
+    frames.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        ended = chat_services.conversation_end(actor=partner, conversation_id=conversation.id)
+    assert ended.state == "ended" and ended.ended_at is not None
+    [ended_frame] = [f for _, f in frames if f["type"] == "ended"]
+    assert (ended_frame["by"], ended_frame["state"]) == ("partner", "ended")
+    assert count("contacts") == 1 and count("outcome", "ended") == 1
+    steps = actions(handover)
+    assert steps.index("handover.join") < steps.index("handover.chat_pass")
+    assert steps.index("handover.chat_pass") < steps.index("handover.chat_end")
+    end = AuditEvent.objects.get(action="handover.chat_end")
+    assert (end.actor, end.actor_kind, end.conversation_id) == (bup, "partner", conversation.id)
+    assert AuditEvent.objects.get(action="handover.chat_pass").actor == ingrid
+    # The youth may ask for Ingrid again; she reads the chat up to the pass, not after it.
+    assert [c["id"] for c in chat_selectors.previous_staff(conversation.youth)] == [ingrid.id]
+    again = queue.queue_request(youth=conversation.youth, target={"staff": ingrid.id})
+    again = queue.queue_accept(user=ingrid, conversation_id=again.id)
+    earlier = chat_services.earlier_read(
+        user=ingrid, conversation_id=again.id, earlier_id=conversation.id
+    )
+    assert [m["text"] for m in earlier["messages"]] == ["Det Ingrid vet"]
+
+
+def test_every_refused_pass_changes_nothing(team, make_youth, bup):
+    """Not warm, no (valid) consent, nobody joined yet, not your conversation, ended, passed
+    already: each a clear code, and the database as it was."""
+    from chat import services as chat_services
+    from chat.actors import Actor
+    from tests.conftest import db_snapshot
+
+    ingrid, sara = team
+    conversation = chatting(make_youth, ingrid)
+    warm = sent(ingrid, conversation, reach="warm")
+    contact = sent(ingrid, conversation, slug="hfu-tonsberg", reach="contact")
+    asked_only = proposed(ingrid, conversation, slug="dps-vestfold", reach="warm")
+    # A second chat: its warm handover is joined, then the consent is taken back, then it ends.
+    other = chatting(make_youth, ingrid)
+    withdrawn = sent(ingrid, other, reach="warm")
+    services.handover_partner_join(user=bup, conversation_id=other.id)
+    services.consent_withdraw(youth=other.youth, handover_id=withdrawn.id)
+
+    def refused(code, *, user=ingrid, handover=warm, **kwargs):
+        before = db_snapshot()
+        assert (
+            error_code(services.handover_chat_pass, user=user, handover_id=handover.id, **kwargs)
+            == code
+        ), (code, kwargs)
+        assert db_snapshot() == before, code
+
+    refused("not_warm", handover=contact)
+    refused("no_consent", handover=asked_only)
+    refused("not_joined")  # BUP has not come into the chat yet
+    refused("no_consent", handover=withdrawn)
+    services.handover_partner_join(user=bup, conversation_id=conversation.id)
+    refused("consent_expired", now=timezone.now() + timedelta(days=31))
+    refused("not_allowed", user=sara)  # not her conversation
+    refused("not_allowed", user=bup)  # partners do not pass chats
+    refused("not_allowed", user=make_staff_supervisor())  # supervisors read, they do not act
+    before = db_snapshot()
+    assert error_code(services.handover_chat_pass, user=ingrid, handover_id="nope") == "not_found"
+    assert db_snapshot() == before
+    chat_services.conversation_end(actor=Actor.for_youth(other.youth), conversation_id=other.id)
+    refused("closed", handover=Handover.objects.get(id=withdrawn.id))
+    services.handover_chat_pass(user=ingrid, handover_id=warm.id)
+    refused("already_passed")
+    refused("not_allowed", user=sara)
+
+
+def make_staff_supervisor():
+    from youthhub.staff.services import staff_create_or_update
+
+    return staff_create_or_update(
+        username="siri", password=PASSWORD, role="psychologist", is_supervisor=True
+    ).user
+
+
+def test_a_partner_ends_only_a_chat_passed_to_their_service(team, make_youth, bup, hfu):
+    from chat import services as chat_services
+    from chat.actors import Actor
+    from tests.conftest import db_snapshot
+
+    ingrid, _sara = team
+    conversation, handover = passable(make_youth, ingrid, bup)
+    kari, helsestasjonen = Actor.for_partner(bup), Actor.for_partner(hfu)
+
+    def refused(code, actor, **kwargs):
+        before = db_snapshot()
+        with pytest.raises(ServiceError) as exc:
+            chat_services.conversation_end(actor=actor, conversation_id=conversation.id, **kwargs)
+        assert exc.value.code == code
+        assert db_snapshot() == before
+
+    refused("not_allowed", kari)  # Ingrid still leads it
+    before = db_snapshot()
+    assert (
+        chat_services.conversation_mark_read(actor=kari, conversation_id=conversation.id, seq=1)
+        == 1
+    )  # a partner's read counts only once they lead the chat: nothing stored
+    assert db_snapshot() == before
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    refused("not_allowed", helsestasjonen)  # another service's partner is not in it
+    refused("not_allowed", kari, tags=["family"])  # tags and triage are staff's
+    refused("not_allowed", kari, triage="red")
+    chat_services.conversation_end(actor=kari, conversation_id=conversation.id)
+    refused("not_allowed", kari)  # ended: nobody of the service is in it any more
+    # Retention deletes a stale identity with its chats and handovers, a passed one too.
+    from chat.models import Youth
+
+    Youth.objects.filter(id=conversation.youth_id).delete()
+    assert not Conversation.objects.filter(id=conversation.id).exists()
+    assert not Handover.objects.filter(id=handover.id).exists()
+
+
+@pytest.mark.parametrize("how", ["withdraw", "decline", "expire"])
+def test_a_passed_chat_ends_when_the_partner_may_no_longer_be_in_it(
+    team, make_youth, bup, how, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Nobody would be left to answer the youth: the partner's socket is told to close first,
+    then the chat ends; counted once."""
+    ingrid, _sara = team
+    conversation, handover = passable(make_youth, ingrid, bup)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    frames = []
+    monkeypatch.setattr("chat.events._send", lambda group, frame: frames.append((group, frame)))
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "withdraw":
+            services.consent_withdraw(youth=conversation.youth, handover_id=handover.id)
+        elif how == "decline":
+            services.handover_decline(
+                user=bup, handover_id=handover.id, reason="Fullt", alternative="Fastlegen"
+            )
+        else:
+            services.handover_tick(now=timezone.now() + timedelta(days=31))
+    row = Conversation.objects.get(id=conversation.id)
+    assert row.state == "ended" and row.led_by_id == handover.id
+    kinds = [(group.split(".")[0], frame["type"]) for group, frame in frames]
+    closed_for_partner = kinds.index(("partner", "handover.update"))
+    ended = kinds.index(("conv", "ended"))
+    assert closed_for_partner < ended
+    by = {"withdraw": "youth", "decline": "partner", "expire": "system"}[how]
+    assert frames[ended][1]["by"] == by
+    assert count("contacts") == 1 and count("outcome", "ended") == 1
+
+
+def test_retention_keeps_a_partner_led_chat_like_any_open_one(team, make_youth, bup):
+    from youthhub import retention
+
+    ingrid, _sara = team
+    conversation, handover = passable(make_youth, ingrid, bup)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    Conversation.objects.filter(id=conversation.id).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    later = timezone.now() + timedelta(days=400)
+    assert retention.destroy_old_content(later) == 0
+    assert retention.delete_old_conversations(later) == 0
+    assert Conversation.objects.filter(id=conversation.id, state="active").exists()
+    from chat import selectors as chat_selectors
+
+    assert chat_selectors.data_key(conversation.id) is not None
+
+
+def test_a_called_ticket_passed_to_the_partner_is_no_no_show(team, make_youth, bup, arena):
+    """The no-show timer ends a called drop-in ticket nobody came for; a ticket whose chat was
+    passed to a warm handover's partner is a conversation going on, not a call."""
+    ingrid, _sara = team
+    youth, _ = make_youth()
+    ticket = queue.queue_request(youth=youth, site_slug=arena.slug)
+    ticket = queue.queue_accept(user=ingrid, conversation_id=ticket.id, room="Rom 1")
+    handover = sent(ingrid, ticket, reach="warm")
+    services.handover_partner_join(user=bup, conversation_id=ticket.id)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    long_ago = timezone.now() - timedelta(hours=2)
+    Conversation.objects.filter(id=ticket.id).update(assigned_at=long_ago)
+    assert queue.queue_tick()["no_shows"] == 0
+    assert Conversation.objects.get(id=ticket.id).state == "active"

@@ -143,10 +143,10 @@ async def test_propose_consent_join_talk_and_withdraw(team, make_youth, partners
         assert (message["sender"], message["text"]) == ("partner", "Hei, jeg er Kari")
     await youth.send_json_to({"type": "message", "client_id": "y2", "text": "Hei Kari"})
     assert (await receive_until(partner, "message"))["text"] == "Hei Kari"
-    # A partner cannot end the youth's chat: `end` is no frame of theirs, and nothing changes.
+    # While Ingrid leads the chat, the partner cannot end it, and nothing changes.
     before = await database_sync_to_async(conversation_row)(conversation_id)
     await partner.send_json_to({"type": "end"})
-    assert (await receive_until(partner, "error"))["code"] == "unknown_type"
+    assert (await receive_until(partner, "error"))["code"] == "not_allowed"
     assert await database_sync_to_async(conversation_row)(conversation_id) == before
     assert before["state"] == "active"
     assert not any(f["type"] == "ended" for f in await drain(youth, quiet=0.3))
@@ -167,6 +167,110 @@ async def test_propose_consent_join_talk_and_withdraw(team, make_youth, partners
                  "handover.join", "consent.withdraw"):  # fmt: skip
         assert step in actions, step
     for ws in (youth, staff, again):
+        await ws.disconnect()
+
+
+async def consented(youth, staff, conversation_id) -> dict:
+    """Ingrid proposes a warm handover to HFU and the youth says yes: the youth's view."""
+    await propose(staff, conversation_id)
+    view = (await receive_until(youth, "consent.request"))["handover"]
+    await youth.send_json_to(
+        {
+            "type": "consent",
+            "handover_id": view["id"],
+            "service": view["service"]["id"],
+            "answer": "agree",
+            "text_version": view["ask"]["text_version"],
+            "age_band": "16_plus",
+        }
+    )
+    await receive_until(youth, "consent.result")
+    return view
+
+
+async def test_staff_pass_the_chat_and_the_partner_continues_and_ends_it(
+    team, make_youth, partners
+):
+    """Three sockets: after the pass Ingrid's lets go, the youth and Kari keep chatting (with
+    typing and read receipts), Kari ends it and the youth sees it ended."""
+    from youthhub.stats.models import Count
+
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    view = await consented(youth, staff, conversation_id)
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    assert (await receive_until(partner, "welcome"))["conversation"]["partner"] is None
+    # Ingrid hears Kari joined, and her card says so (so she may pass the chat to Kari).
+    joined, card = None, None
+    while not (joined and card):
+        frame = await staff.receive_json_from(timeout=5)
+        if frame["type"] == "joined":
+            joined = frame
+        elif frame["type"] == "handover.update" and frame["handover"]["chat"]["joined"]:
+            card = frame["handover"]
+    assert card["chat"] == {"joined": True, "partner": "Kari", "passed_at": None}
+    await staff.send_json_to({"type": "handover_pass", "handover_id": view["id"]})
+    passed = await receive_until(staff, "passed")
+    assert passed["from"] == "Ingrid" and passed["conversation_id"] == conversation_id
+    for ws in (youth, partner):
+        told = await receive_until(ws, "passed")
+        assert told["partner"] == {"name": "Kari", "service": "Helsestasjon for ungdom Tønsberg"}
+        assert told["conversation"]["staff"] is None and told["conversation"]["state"] == "active"
+    # Ingrid's socket let go of it: once told, nothing more of the chat reaches it.
+    await staff.send_json_to(
+        {"type": "message", "conversation_id": conversation_id, "client_id": "s9", "text": "Hei"}
+    )
+    assert (await receive_until(staff, "error"))["code"] == "not_allowed"
+    await partner.send_json_to({"type": "message", "client_id": "p1", "text": "Kari her"})
+    assert (await receive_until(partner, "message"))["text"] == "Kari her"  # the echo
+    assert (await receive_until(youth, "message"))["text"] == "Kari her"
+    await youth.send_json_to({"type": "message", "client_id": "y1", "text": "Hei Kari"})
+    seen = await receive_until(partner, "message")
+    assert seen["text"] == "Hei Kari"
+    await partner.send_json_to({"type": "typing", "active": True})
+    assert (await receive_until(youth, "typing"))["who"] == "partner"
+    await partner.send_json_to({"type": "read", "seq": seen["seq"]})
+    read = await receive_until(youth, "read")
+    assert (read["reader"], read["seq"]) == ("partner", seen["seq"])
+    await partner.send_json_to({"type": "end"})
+    assert (await receive_until(partner, "ended"))["by"] == "partner"
+    ended = await receive_until(youth, "ended")
+    assert (ended["state"], ended["by"]) == ("ended", "partner")
+    after = await drain(staff, quiet=0.5)
+    leaked = [f["type"] for f in after if f["type"] in ("message", "typing", "read", "passed")]
+    assert leaked == [] and not any(f.get("text") == "Kari her" for f in after), after
+    row = await database_sync_to_async(conversation_row)(conversation_id)
+    assert (row["state"], row["assigned_staff_id"]) == ("ended", None)
+    contacts = await database_sync_to_async(
+        lambda: list(Count.objects.filter(metric="contacts").values_list("value", flat=True))
+    )()
+    assert contacts == [1]
+    actions = await database_sync_to_async(
+        lambda: list(AuditEvent.objects.values_list("action", flat=True))
+    )()
+    assert "handover.chat_pass" in actions and "handover.chat_end" in actions
+    # After a reconnect Ingrid's dashboard no longer lists it.
+    again, welcome = await staff_socket(await database_sync_to_async(session_cookie)(team[0]))
+    assert [c["id"] for c in welcome["conversations"]] == []
+    for ws in (youth, staff, partner, again):
+        await ws.disconnect()
+
+
+async def test_withdrawing_closes_the_partners_chat_and_then_ends_it(team, make_youth, partners):
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    view = await consented(youth, staff, conversation_id)
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    await receive_until(partner, "welcome")
+    await staff.send_json_to({"type": "handover_pass", "handover_id": view["id"]})
+    await receive_until(partner, "passed")
+    await youth.send_json_to({"type": "consent_withdraw", "handover_id": view["id"]})
+    assert (await receive_until(partner, "closed"))["reason"] == "consent"
+    ended = await receive_until(youth, "ended")
+    assert (ended["state"], ended["by"]) == ("ended", "youth")
+    row = await database_sync_to_async(conversation_row)(conversation_id)
+    assert row["state"] == "ended"
+    for ws in (youth, staff, partner):
         await ws.disconnect()
 
 

@@ -200,6 +200,27 @@ class Handover(models.Model):
     # Warm handover: the chat's latest seq when the partner first joined. The partner sees the
     # conversation from there on, never what was said before (that is what the summary is for).
     partner_joined_seq = models.PositiveIntegerField(null=True, blank=True)
+    # Who of the service joined (the youth is told "Kari from BUP continues" by this name).
+    partner_joined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The staff member passed the live chat to the service (services.handover_chat_pass):
+    # the conversation stays active, led by this handover (chat.Conversation.led_by).
+    chat_passed_at = models.DateTimeField(null=True, blank=True)
+    # The chat's latest seq at the pass: staff who read the conversation later (continuity)
+    # see it up to here, never what the youth said to the partner after they left.
+    chat_passed_seq = models.PositiveIntegerField(null=True, blank=True)
+    chat_passed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # The partner's answer.
     answered_at = models.DateTimeField(null=True, blank=True)
     answered_by = models.ForeignKey(

@@ -17,7 +17,7 @@ import json
 import uuid
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.formats import date_format, time_format
 from django.utils.translation import gettext as _
@@ -148,6 +148,7 @@ RELATIONS = (
     "conversation",
     "created_by__staff_profile",
     "answered_by__partner_profile",
+    "partner_joined_by__partner_profile",
     "alternative_service",
 )
 
@@ -343,6 +344,19 @@ def _answer_card(handover: Handover) -> dict | None:
     }
 
 
+def _chat_card(handover: Handover) -> dict | None:
+    """A warm handover's live chat: whether (and who of) the service joined, and whether the
+    staff member passed the chat to them (services.handover_chat_pass)."""
+    if handover.reach != Reach.WARM:
+        return None
+    partner = getattr(handover.partner_joined_by, "partner_profile", None)
+    return {
+        "joined": handover.partner_joined_seq is not None,
+        "partner": partner.display_name if partner else None,
+        "passed_at": _iso(handover.chat_passed_at),
+    }
+
+
 def is_overdue(handover: Handover, now: datetime) -> bool:
     return (
         handover.state == Handover.State.SENT
@@ -469,6 +483,7 @@ def staff_card(handover: Handover, *, now: datetime | None = None, texts: bool =
         "youth_answer": youth_answer,
         "guidance": staff_guidance(handover, latest),
         "decline": decline,
+        "chat": _chat_card(handover),
     }
 
 
@@ -894,12 +909,17 @@ def partner_joinable(user, conversation_id, *, now: datetime | None = None) -> l
     profile = partner_profile(user)
     if profile is None:
         return []
+    # Sent or accepted; once the chat was passed to the service, also after the first meeting
+    # was marked held (the partner still leads the chat).
+    states = Q(state__in=(Handover.State.SENT, Handover.State.ACCEPTED)) | Q(
+        state=Handover.State.MET, conversation__led_by=F("id")
+    )
     rows = Handover.objects.filter(
+        states,
         conversation_id=conversation_id,
         conversation__state="active",
         service_id=profile.service_id,
         reach=Reach.WARM,
-        state__in=(Handover.State.SENT, Handover.State.ACCEPTED),
     ).select_related("consent", "service")
     return [row for row in rows if partner_block(row, profile.service_id, now) is None]
 
@@ -913,7 +933,8 @@ def partner_visible_from(user, conversation_id) -> int:
 
 def partner_may_join(user, conversation_id, *, now: datetime | None = None) -> bool:
     """Whether a partner may join this conversation for a live introduction: a warm handover
-    to their service, sent or accepted, with a valid consent, and the chat still active."""
+    to their service, sent or accepted (or met, once the chat was passed to them), with a
+    valid consent, and the chat still active (led by its staff member or passed to them)."""
     return bool(partner_joinable(user, conversation_id, now=now))
 
 

@@ -31,7 +31,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chat import events as chat_events
 from chat import selectors as chat_selectors
+from chat import services as chat_services
 from chat.actors import Actor
 from chat.errors import ServiceError
 from chat.models import TOPICS, Conversation, Youth
@@ -768,6 +770,7 @@ def handover_close(*, user, handover_id, now: datetime | None = None) -> Handove
         handover.save()
         _audit("handover.close", handover, actor=user, previous=previous)
         publish_handover(handover.id)
+        _end_led_chat(handover, by="system")
     return handover
 
 
@@ -992,6 +995,7 @@ def consent_withdraw(*, youth: Youth, handover_id, now: datetime | None = None) 
             "consent.withdraw", handover, actor_kind=YOUTH, consent=consent.id, previous=previous
         )
         publish_handover(handover.id)
+        _end_led_chat(handover, by="youth")
     return handover
 
 
@@ -1093,6 +1097,7 @@ def handover_decline(
         )
         stats_record_handover(handover, "declined")
         publish_handover(handover.id)
+        _end_led_chat(handover, by="partner")
     return handover
 
 
@@ -1193,6 +1198,7 @@ def handover_tick(*, now: datetime | None = None) -> dict:
             handover.save()
             _audit("handover.expire", handover, previous=previous)
             publish_handover(handover.id)
+            _end_led_chat(handover, by="system")
             expired += 1
     answered = Handover.objects.filter(
         state__in=("accepted", "declined", "met"),
@@ -1208,6 +1214,7 @@ def handover_tick(*, now: datetime | None = None) -> dict:
             handover.save()
             _audit("handover.expire", handover, previous=handover.state, kept_state=True)
             publish_handover(handover.id)
+            _end_led_chat(handover, by="system")
             deleted += 1
     overdue = []
     supervisors = selectors.supervisor_ids()
@@ -1328,13 +1335,17 @@ def handover_partner_join(*, user, conversation_id) -> tuple[Handover, int]:
             )
         handover = _lock(joinable[0].id)
         conversation = Conversation.objects.select_for_update().get(id=conversation_id)
+        if handover.partner_joined_by_id is None:
+            # Who of the service joined: named to the youth if the chat is passed to them.
+            # Staff's card says so (and offers to pass the chat on).
+            handover.partner_joined_by = user
+            handover.save(update_fields=["partner_joined_by"])
+            publish_handover(handover.id)
         first = handover.partner_joined_seq is None
         if first:
             handover.partner_joined_seq = conversation.latest_seq
             handover.save(update_fields=["partner_joined_seq"])
             _audit("handover.join", handover, actor=user, actor_kind=AuditEvent.ActorKind.PARTNER)
-            from chat import events as chat_events
-
             chat_events.publish_on_commit(
                 chat_events.conversation_group(conversation_id),
                 {
@@ -1345,3 +1356,79 @@ def handover_partner_join(*, user, conversation_id) -> tuple[Handover, int]:
                 },
             )
     return handover, handover.partner_joined_seq
+
+
+def handover_chat_pass(*, user, handover_id, now: datetime | None = None):
+    """The staff member in the chat passes it to the partner who joined it (a warm
+    handover, sent or accepted, consent valid): the conversation stays active, led by the
+    handover instead of the staff member, who lets go of it (their capacity, their open
+    conversations). Youth, staff and partner get `passed`; audited (`handover.chat_pass`).
+    The partner may then end it (`handover.chat_end`); a withdrawal, expiry or decline ends
+    it (nobody would be left). Returns (handover, the `passed` frame)."""
+    now = _now(now)
+    _staff(user)
+    with transaction.atomic():
+        handover = _lock(handover_id)
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("youth")
+            .filter(id=handover.conversation_id)
+            .first()
+        )
+        if conversation is not None and conversation.led_by_id == handover.id:
+            if handover.chat_passed_by_id == user.id:
+                raise ServiceError("already_passed", _("You have already passed this chat."))
+            raise ServiceError("not_allowed", _("You are not part of this conversation."))
+        if conversation is None or conversation.assigned_staff_id != user.id:
+            raise ServiceError("not_allowed", _("You are not part of this conversation."))
+        if conversation.state != Conversation.State.ACTIVE:
+            raise ServiceError("closed", _("This conversation has ended."))
+        if handover.reach != Reach.WARM:
+            raise ServiceError(
+                "not_warm", _("Only a warm handover lets the service continue the chat.")
+            )
+        problem = selectors.consent_problem(handover, now)
+        if problem == "expired":
+            raise ServiceError("consent_expired", _("The youth's consent has expired."))
+        if problem is not None or handover.state not in (
+            Handover.State.SENT,
+            Handover.State.ACCEPTED,
+        ):
+            raise ServiceError(
+                "no_consent",
+                _("The youth has not said yes to this service (or took the yes back)."),
+            )
+        if handover.partner_joined_seq is None or handover.partner_joined_by_id is None:
+            raise ServiceError("not_joined", _("Nobody from the service has joined the chat yet."))
+        handover.chat_passed_at = now
+        handover.chat_passed_by = user
+        handover.chat_passed_seq = conversation.latest_seq
+        handover.save(
+            update_fields=["chat_passed_at", "chat_passed_by", "chat_passed_seq", "updated_at"]
+        )
+        conversation.assigned_staff = None
+        conversation.led_by = handover
+        conversation.save(update_fields=["assigned_staff", "led_by"])
+        chat_services.conversation_let_go(conversation, by=user)
+        _audit("handover.chat_pass", handover, actor=user)
+        frame = chat_selectors.passed_frame(conversation, by=user)
+        chat_events.publish_on_commit(chat_events.conversation_group(conversation.id), frame)
+        publish_handover(handover.id)
+    return handover, frame
+
+
+def _end_led_chat(handover: Handover, *, by: str) -> None:
+    """Inside the caller's transaction (handover locked): a chat passed to this handover's
+    service ends when the service may no longer be in it (withdrawal, expiry, decline,
+    closing), as nobody would be left to answer the youth. After publish_handover, so the
+    partner's socket is closed ("closed") before the chat's `ended`."""
+    if handover.conversation_id is None:
+        return
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("youth")
+        .filter(id=handover.conversation_id, led_by=handover, state=Conversation.State.ACTIVE)
+        .first()
+    )
+    if conversation is not None:
+        chat_services.conversation_close(conversation, by=by)

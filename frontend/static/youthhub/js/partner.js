@@ -56,10 +56,33 @@ function closeChat(message) {
   $("chat").hidden = true;
   $("chat-intro").hidden = true;
   $("joined").hidden = true;
+  $("lead").hidden = true;
+  $("end-tools").hidden = true;
   $("closed-text").textContent = message;
   $("closed").hidden = false;
   $("closed").focus();
   $("status").textContent = "";
+}
+
+// The staff member passed the chat to us: we lead it now, answer read receipts and end it.
+let leading = false;
+let readSent = 0;
+function lead(text) {
+  leading = true;
+  $("lead").textContent = text;
+  $("lead").hidden = false;
+  $("end-tools").hidden = finished;
+  markRead();
+}
+
+function markRead() {
+  if (!leading || finished || document.visibilityState !== "visible") return;
+  let seq = 0;
+  for (const frame of view.messages.values()) if (frame.sender === "youth") seq = Math.max(seq, frame.seq);
+  if (seq > readSent) {
+    readSent = seq;
+    connection.send({ type: "read", seq });
+  }
 }
 
 function chatEnded() {
@@ -68,6 +91,7 @@ function chatEnded() {
   typing.stop();
   connection.stop();
   setComposer(false);
+  $("end-tools").hidden = true;
   $("ended").textContent = strings.ended;
   $("ended").hidden = false;
   $("status").textContent = "";
@@ -79,14 +103,23 @@ function onFrame(frame) {
       const conversation = frame.conversation || {};
       if (conversation.alias) names.youth = conversation.alias;
       if (conversation.staff?.display_name) names.staff = conversation.staff.display_name;
+      readSent = 0;
       if (conversation.state && conversation.state !== "active") chatEnded();
+      else if (conversation.partner) lead(strings.leading);
       break;
     }
+    case "passed":
+      if (frame.conversation_id === conversationId) lead(strings.passed.replace("{staff}", frame.from || names.staff));
+      break;
     case "message":
-      if (frame.conversation_id === conversationId) view.add(frame);
+      if (frame.conversation_id === conversationId) {
+        view.add(frame);
+        markRead();
+      }
       break;
     case "history":
       for (const message of frame.messages) view.add(message);
+      markRead();
       if (!frame.complete) connection.send({ type: "sync", after_seq: view.latestSeq });
       break;
     case "resync_required":
@@ -153,6 +186,24 @@ $("composer").addEventListener("submit", (event) => {
   $("composer-error").textContent = "";
   typing.stop();
 });
+
+$("end-chat").addEventListener("click", () => {
+  $("end-confirm-text").textContent = strings.end_confirm;
+  $("end-confirm").hidden = false;
+  $("end-chat").hidden = true;
+  $("end-yes").focus();
+});
+$("end-no").addEventListener("click", () => {
+  $("end-confirm").hidden = true;
+  $("end-chat").hidden = false;
+  $("end-chat").focus();
+});
+$("end-yes").addEventListener("click", () => {
+  $("end-confirm").hidden = true;
+  $("end-chat").hidden = false;
+  connection.send({ type: "end" });
+});
+document.addEventListener("visibilitychange", markRead);
 
 for (const pending of connection.outbox) view.addPending(pending.client_id, pending.text);
 connection.start();

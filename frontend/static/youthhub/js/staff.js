@@ -193,7 +193,9 @@ function renderConversation(c) {
   }
   if (s.state === "no_show") c.pane.querySelector(".chat-state").textContent = fill(strings.no_show, { ticket: s.ticket });
   if (c.transferredTo) {
-    c.pane.querySelector(".chat-state").textContent = fill(strings.handed_over, { name: c.transferredTo.display_name });
+    c.pane.querySelector(".chat-state").textContent = c.passedTo
+      ? fill(strings.passed_to, { name: c.transferredTo.display_name, service: c.passedTo.service || "" })
+      : fill(strings.handed_over, { name: c.transferredTo.display_name });
     for (const selector of [".composer", ".end", ".arrived", ".no-show"]) c.pane.querySelector(selector).hidden = true;
   }
   c.pane.querySelector(".close-tab").hidden = s.state === "active" && !c.transferredTo;
@@ -275,6 +277,7 @@ function onFrame(frame) {
       work.queueChanged(frame.queue);
       break;
     case "transferred":
+    case "passed":
       if (c) renderConversation(c);
       break;
     case "crisis.alert":

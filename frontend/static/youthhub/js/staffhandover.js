@@ -217,6 +217,17 @@ export class HandoverTool {
           revise.addEventListener("click", () => this.revise(conversationId, card));
           li.append(" ", revise);
         }
+        // Warm handover: once someone from the service is in the chat, staff may let them
+        // continue it (the conversation stays open, led by the partner; this person lets go).
+        const chat = card.chat;
+        if (chat?.passed_at) {
+          li.append(el("p", { className: "handover-passed note", textContent: this.fill(this.s.passed, { name: chat.partner || card.service.name }) }));
+        } else if (chat?.joined && ["sent", "accepted"].includes(card.state)) {
+          li.append(el("p", { className: "handover-joined note", textContent: this.fill(this.s.joined, { name: chat.partner || card.service.name }) }));
+          const pass = el("button", { type: "button", className: "pass-handover primary", textContent: this.fill(this.s.pass, { name: chat.partner || card.service.name }) });
+          pass.addEventListener("click", () => this.connection.send({ type: "handover_pass", handover_id: card.id }));
+          li.append(pass);
+        }
         if (["draft", "proposed", "changes_requested", "refused", "declined", "met"].includes(card.state)) {
           const close = el("button", { type: "button", className: "close-handover", textContent: this.s.close });
           close.addEventListener("click", () => this.connection.send({ type: "handover_close", handover_id: card.id }));

@@ -157,6 +157,14 @@ export class StaffWork {
           c.pendingTransfer = null;
         }
         return false; // staff.js re-renders the pane
+      case "passed":
+        // Passed to the warm handover's partner: this person has let go of it.
+        if (c) {
+          c.passedTo = frame.partner || {};
+          c.transferredTo = { display_name: c.passedTo.name || c.passedTo.service || "" };
+          c.pendingTransfer = null;
+        }
+        return false; // staff.js re-renders the pane
       case "earlier":
         if (c) this.showEarlier(c, frame);
         return true;

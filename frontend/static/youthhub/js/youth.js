@@ -207,7 +207,8 @@ function setConversation(summary) {
     $("questions-thanks").hidden = true;
   }
   state.conversationState = summary.state;
-  state.staffName = summary.staff ? summary.staff.display_name : "";
+  // Passed to a warm handover's partner: they are the one who answers now.
+  state.staffName = summary.staff ? summary.staff.display_name : summary.partner?.name || summary.partner?.service || "";
   state.summary = summary;
   view.setOtherRead(summary.staff_read_seq || 0);
   showChat();
@@ -257,6 +258,10 @@ function renderState() {
       const template = s.room ? strings.called : strings.called_no_room;
       setState(template.replace("{room}", s.room || "").replace("{name}", state.staffName));
       alertCalled(s);
+    } else if (s.partner) {
+      // In plain words who is there now (and, right after the pass, who left).
+      setState(state.passed === s.id && state.passedText ? state.passedText
+        : strings.partner_leads.replace("{name}", state.staffName).replace("{service}", s.partner.service));
     } else {
       const template = state.joined === state.staffName ? strings.joined : strings.assigned;
       setState(template.replaceAll("{name}", state.staffName));
@@ -389,6 +394,16 @@ function onFrame(frame) {
       setConversation(frame.conversation);
       break;
     }
+    case "passed":
+      // The staff member let go; the service's partner continues the chat.
+      if (frame.conversation_id !== state.conversationId) break;
+      state.passed = frame.conversation_id;
+      state.passedText = strings.passed
+        .replace("{staff}", frame.from || "")
+        .replace("{name}", frame.partner?.name || frame.partner?.service || "")
+        .replace("{service}", frame.partner?.service || "");
+      setConversation(frame.conversation);
+      break;
     case "message":
       if (frame.conversation_id === state.conversationId) {
         view.add(frame);
@@ -408,7 +423,7 @@ function onFrame(frame) {
       view.showTyping(state.staffName, frame.active);
       break;
     case "read":
-      if (frame.reader === "staff") view.setOtherRead(frame.seq);
+      if (frame.reader !== "youth") view.setOtherRead(frame.seq); // staff, or the partner leading it
       break;
     case "ended":
       if (frame.conversation_id === state.conversationId) {
