@@ -68,6 +68,8 @@ STAFF_ONLY_FRAMES = frozenset(
 
 # Why a partner's chat closed (`closed.reason`), by the handover's new state.
 CLOSED_REASONS = {"withdrawn": "consent", "expired": "expired", "declined": "declined"}
+# A partner whose service was not given the chat when staff passed it: their view closes.
+CLOSED_PASSED = "passed_to_another_service"
 
 
 def proposal(frame) -> dict:
@@ -907,5 +909,13 @@ class PartnerConsumer(ProtocolConsumer):
                     {"type": "closed", "conversation_id": self.conversation_id, "reason": reason}
                 )
                 await self.close()
+            return
+        if kind == "passed" and (frame.get("partner") or {}).get("service_id") != (
+            self.partner.service_id
+        ):
+            await self.send_frame(
+                {"type": "closed", "conversation_id": self.conversation_id, "reason": CLOSED_PASSED}
+            )
+            await self.close()
             return
         await super().push(frame)

@@ -134,7 +134,7 @@ def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Co
     Staff: the one it is assigned to (nobody once it was passed to a partner). Partners: of
     the service of a valid warm handover of it (youthhub.handover.selectors.partner_may_join)."""
     conversation_id = conversation_uuid(conversation_id)
-    qs = Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+    qs = Conversation.objects.select_related(*CONVERSATION_RELATED)
     if lock:
         qs = qs.select_for_update(of=("self",))
     try:
@@ -154,28 +154,37 @@ def conversation_for(actor: Actor, conversation_id, *, lock: bool = False) -> Co
     return conversation
 
 
+# What a conversation summary reads besides the row (conversation_summary, partner_lead):
+# loaded with it wherever a socket takes a conversation to summarise.
+CONVERSATION_RELATED = (
+    "youth",
+    "assigned_staff__staff_profile",
+    "led_by__service",
+    "led_by__partner_joined_by__partner_profile",
+)
+
+
 def youth_open_conversation(youth: Youth) -> Conversation | None:
     return (
-        Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+        Conversation.objects.select_related(*CONVERSATION_RELATED)
         .filter(youth=youth, state__in=Conversation.OPEN_STATES)
         .first()
     )
 
 
 def partner_lead(conversation: Conversation) -> dict | None:
-    """Who leads a chat passed to a partner: {name, service} (the partner who joined, and
-    their service), or None while a staff member leads it (or nobody has been passed it)."""
+    """Who leads a chat passed to a partner: {name, service, service_id} (the partner who
+    joined, and their service), or None while a staff member leads it (or nobody has been
+    passed it). Reads only what CONVERSATION_RELATED loaded with the row: the sockets build
+    summaries in async code, where a query is refused."""
     if conversation.led_by_id is None:
         return None
-    from youthhub.handover.models import Handover
-
-    handover = Handover.objects.select_related("service", "partner_joined_by__partner_profile").get(
-        id=conversation.led_by_id
-    )
+    handover = conversation.led_by
     partner = getattr(handover.partner_joined_by, "partner_profile", None)
     return {
         "name": partner.display_name if partner else None,
         "service": handover.service.name,
+        "service_id": handover.service_id,
     }
 
 
@@ -302,13 +311,18 @@ def staff_visible_upto(conversation: Conversation) -> int | None:
     return passed or 0
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
 def earlier_card(conversation: Conversation) -> dict:
     return {
         "id": str(conversation.id),
         "created_at": conversation.created_at.isoformat(),
         "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
         "topic": conversation.topic or None,
-        "messages": conversation.latest_seq,
+        # What staff may read of it: up to the pass, if it was passed to a partner.
+        "messages": _or(staff_visible_upto(conversation), conversation.latest_seq),
     }
 
 
@@ -401,7 +415,7 @@ def previous_staff(youth: Youth, limit: int = 3) -> list[dict]:
 
 def staff_open_conversations(user) -> list[Conversation]:
     return list(
-        Conversation.objects.select_related("youth", "assigned_staff__staff_profile")
+        Conversation.objects.select_related(*CONVERSATION_RELATED)
         .filter(assigned_staff=user, state=Conversation.State.ACTIVE)
         .order_by("assigned_at")
     )

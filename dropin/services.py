@@ -506,7 +506,10 @@ def queue_tick(*, now=None) -> dict:
             conversation = (
                 Conversation.objects.select_for_update(of=("self",))
                 .filter(
-                    id=conversation_id, state=Conversation.State.ACTIVE, arrived_at__isnull=True
+                    id=conversation_id,
+                    state=Conversation.State.ACTIVE,
+                    arrived_at__isnull=True,
+                    led_by__isnull=True,  # passed meanwhile
                 )
                 .first()
             )

@@ -1322,7 +1322,11 @@ def test_staff_pass_the_chat_to_the_partner_who_continues_and_ends_it(
     assert (row.state, row.assigned_staff_id, row.led_by_id) == ("active", None, handover.id)
     assert passed_handover.chat_passed_by == ingrid and passed_handover.chat_passed_seq == 1
     assert passed["type"] == "passed" and passed["from"] == "Ingrid"
-    assert passed["partner"] == {"name": "Kari, BUP", "service": "BUP Vestfold"}
+    assert passed["partner"] == {
+        "name": "Kari, BUP",
+        "service": "BUP Vestfold",
+        "service_id": handover.service_id,
+    }
     assert passed["conversation"]["staff"] is None
     assert passed["conversation"]["partner"] == passed["partner"]
     assert (chat_events.conversation_group(conversation.id), passed) in frames
@@ -1482,6 +1486,52 @@ def test_a_partner_ends_only_a_chat_passed_to_their_service(team, make_youth, bu
     assert not Handover.objects.filter(id=handover.id).exists()
 
 
+def test_once_passed_to_one_service_another_services_partner_is_out(team, make_youth, bup, hfu):
+    """Two warm handovers of one chat, both services joined for an introduction with Ingrid
+    present: passed to BUP, it is BUP's chat, and the youth clinic's partner is no longer in
+    it (neither writing nor joining again)."""
+    from chat import services as chat_services
+    from chat.actors import Actor
+
+    ingrid, _sara = team
+    conversation, handover = passable(make_youth, ingrid, bup)
+    sent(ingrid, conversation, reach="warm", slug="hfu-tonsberg")
+    services.handover_partner_join(user=hfu, conversation_id=conversation.id)
+    assert selectors.partner_may_join(hfu, conversation.id)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    assert selectors.partner_may_join(bup, conversation.id)
+    assert not selectors.partner_may_join(hfu, conversation.id)
+    with pytest.raises(ServiceError) as refused:
+        chat_services.message_send(
+            actor=Actor.for_partner(hfu), conversation_id=conversation.id, client_id="h", text="x"
+        )
+    assert refused.value.code == "not_allowed"
+    with pytest.raises(ServiceError) as refused:
+        services.handover_partner_join(user=hfu, conversation_id=conversation.id)
+    assert refused.value.code == "not_allowed"
+
+
+def test_a_called_ticket_is_passed_only_once_the_youth_came(team, make_youth, bup, arena):
+    """Before the youth came to the room nobody can mark them arrived once staff let go: the
+    pass waits for it, and the refusal changes nothing."""
+    from tests.conftest import db_snapshot
+
+    ingrid, _sara = team
+    youth, _ = make_youth()
+    ticket = queue.queue_request(youth=youth, site_slug="tonsberg", target={"staff": ingrid.id})
+    ticket = queue.queue_accept(user=ingrid, conversation_id=ticket.id, room="Rom 2")
+    handover = sent(ingrid, ticket, reach="warm")
+    services.handover_partner_join(user=bup, conversation_id=ticket.id)
+    before = db_snapshot()
+    with pytest.raises(ServiceError) as refused:
+        services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    assert refused.value.code == "not_arrived"
+    assert db_snapshot() == before
+    queue.dropin_arrived(user=ingrid, conversation_id=ticket.id)
+    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
+    assert Conversation.objects.get(id=ticket.id).led_by_id == handover.id
+
+
 @pytest.mark.parametrize("how", ["withdraw", "decline", "expire"])
 def test_a_passed_chat_ends_when_the_partner_may_no_longer_be_in_it(
     team, make_youth, bup, how, monkeypatch, django_capture_on_commit_callbacks
@@ -1529,19 +1579,3 @@ def test_retention_keeps_a_partner_led_chat_like_any_open_one(team, make_youth, 
     from chat import selectors as chat_selectors
 
     assert chat_selectors.data_key(conversation.id) is not None
-
-
-def test_a_called_ticket_passed_to_the_partner_is_no_no_show(team, make_youth, bup, arena):
-    """The no-show timer ends a called drop-in ticket nobody came for; a ticket whose chat was
-    passed to a warm handover's partner is a conversation going on, not a call."""
-    ingrid, _sara = team
-    youth, _ = make_youth()
-    ticket = queue.queue_request(youth=youth, site_slug=arena.slug)
-    ticket = queue.queue_accept(user=ingrid, conversation_id=ticket.id, room="Rom 1")
-    handover = sent(ingrid, ticket, reach="warm")
-    services.handover_partner_join(user=bup, conversation_id=ticket.id)
-    services.handover_chat_pass(user=ingrid, handover_id=handover.id)
-    long_ago = timezone.now() - timedelta(hours=2)
-    Conversation.objects.filter(id=ticket.id).update(assigned_at=long_ago)
-    assert queue.queue_tick()["no_shows"] == 0
-    assert Conversation.objects.get(id=ticket.id).state == "active"

@@ -61,6 +61,7 @@ async def chatting(team, make_youth):
     await staff.send_json_to({"type": "accept", "conversation_id": queued["conversation_id"]})
     await receive_until(youth, "assigned")
     await receive_until(staff, "staff_context")
+    youth.token = token  # for a reconnect
     return youth, staff, queued["conversation_id"]
 
 
@@ -214,7 +215,10 @@ async def test_staff_pass_the_chat_and_the_partner_continues_and_ends_it(
     assert passed["from"] == "Ingrid" and passed["conversation_id"] == conversation_id
     for ws in (youth, partner):
         told = await receive_until(ws, "passed")
-        assert told["partner"] == {"name": "Kari", "service": "Helsestasjon for ungdom Tønsberg"}
+        assert (told["partner"]["name"], told["partner"]["service"]) == (
+            "Kari",
+            "Helsestasjon for ungdom Tønsberg",
+        )
         assert told["conversation"]["staff"] is None and told["conversation"]["state"] == "active"
     # Ingrid's socket let go of it: once told, nothing more of the chat reaches it.
     await staff.send_json_to(
@@ -227,6 +231,21 @@ async def test_staff_pass_the_chat_and_the_partner_continues_and_ends_it(
     await youth.send_json_to({"type": "message", "client_id": "y1", "text": "Hei Kari"})
     seen = await receive_until(partner, "message")
     assert seen["text"] == "Hei Kari"
+    # A reload or a lost network on either side after the pass: both say hello again, are told
+    # who leads the chat now, and go on.
+    token = youth.token
+    await youth.disconnect()
+    youth, welcome = await youth_socket(
+        token, conversation_id=conversation_id, last_seq=seen["seq"]
+    )
+    assert welcome["conversation"]["staff"] is None
+    assert welcome["conversation"]["partner"]["name"] == "Kari"
+    await partner.disconnect()
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to(
+        {"type": "hello", "conversation_id": conversation_id, "last_seq": seen["seq"]}
+    )
+    assert (await receive_until(partner, "welcome"))["conversation"]["partner"]["name"] == "Kari"
     await partner.send_json_to({"type": "typing", "active": True})
     assert (await receive_until(youth, "typing"))["who"] == "partner"
     await partner.send_json_to({"type": "read", "seq": seen["seq"]})

@@ -914,8 +914,12 @@ def partner_joinable(user, conversation_id, *, now: datetime | None = None) -> l
     states = Q(state__in=(Handover.State.SENT, Handover.State.ACCEPTED)) | Q(
         state=Handover.State.MET, conversation__led_by=F("id")
     )
+    # Once passed to one service, it is that service's chat: another service's partner, who
+    # came for an introduction with staff present, is no longer in it.
+    led = Q(conversation__led_by__isnull=True) | Q(conversation__led_by=F("id"))
     rows = Handover.objects.filter(
         states,
+        led,
         conversation_id=conversation_id,
         conversation__state="active",
         service_id=profile.service_id,

@@ -1383,6 +1383,10 @@ def handover_chat_pass(*, user, handover_id, now: datetime | None = None):
             raise ServiceError("not_allowed", _("You are not part of this conversation."))
         if conversation.state != Conversation.State.ACTIVE:
             raise ServiceError("closed", _("This conversation has ended."))
+        if conversation.channel == Conversation.Channel.DROPIN and conversation.arrived_at is None:
+            raise ServiceError(
+                "not_arrived", _("The youth has not come to the room yet: pass it once they have.")
+            )
         if handover.reach != Reach.WARM:
             raise ServiceError(
                 "not_warm", _("Only a warm handover lets the service continue the chat.")
