@@ -201,7 +201,7 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
     async def on_typing(self, frame):
         conversation_id = self.target(frame)
         if self.checked.get(conversation_id, -math.inf) > time.monotonic() - TYPING_RECHECK:
-            frame = services.typing_frame(conversation_id, self.kind, frame.active)
+            frame = selectors.typing_frame(conversation_id, self.kind, frame.active)
             await events.publish_now(events.conversation_group(conversation_id), frame)
             return
         await db(services.conversation_typing)(
@@ -343,11 +343,15 @@ class ProtocolConsumer(AsyncWebsocketConsumer):
                 gap, _ = await db(selectors.history)(
                     self.actor, conversation_id, after_seq=last, upto_seq=max(held)
                 )
-        except Exception as exc:
-            # Not part of it any more (ended, transferred) or the database is away: the
-            # client fills its own gap with `sync` or on reconnect.
-            logger.warning("could not fill a message gap: %s", type(exc).__name__)
+        except ServiceError:
+            # Not part of it any more (transferred, passed): nothing of it is for this socket.
             self.held.pop(conversation_id, None)
+            return
+        except Exception as exc:
+            # The database is away: the held messages (the sender's own echo among them) must
+            # not be dropped silently. The client reconnects and gets them by `last_seq`.
+            logger.warning("could not fill a message gap: %s", type(exc).__name__)
+            await self.close(code=CLOSE_RECONNECT)
             return
         for missing in gap:
             if missing["seq"] > self.delivered.get(conversation_id, missing["seq"]):

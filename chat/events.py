@@ -125,8 +125,9 @@ async def _publish(group: str, frame: dict) -> None:
 
 
 def _failed(group: str, frame: dict, why: str) -> None:
-    # Content never goes to the log: only the group and the frame type.
-    logger.error("publish to %s failed (%s): %s", group, frame.get("type"), why)
+    # Content never goes to the log, nor whose it is: only the kind of group ("conv",
+    # "youth" ..., not the id after the dot) and the frame type.
+    logger.error("publish to %s failed (%s): %s", group.split(".")[0], frame.get("type"), why)
     # The frame is lost for everyone listening: once the layer works again, the sockets
     # reconnect and catch up from the database (chat.layerwatch).
     layerwatch.publish_failed()

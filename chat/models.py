@@ -171,8 +171,6 @@ class Conversation(models.Model):
     triage = models.CharField(max_length=8, choices=Triage.choices, blank=True)
     # Whether staff asked the youth for feedback when ending.
     feedback_requested = models.BooleanField(default=False)
-    # Whether the youth answered the optional questions (ABOUT_QUESTIONS) for this
-    # conversation; the answers themselves are only counts in the statistics.
 
     class Meta:
         constraints = [
@@ -209,6 +207,9 @@ class Conversation(models.Model):
 
     @property
     def partner_led(self) -> bool:
+        """Passed to a warm handover's partner. For a partner let in by
+        selectors.conversation_for this means passed to *their* service: once passed to one,
+        no other service's partner is let in (handover.selectors.partner_joinable)."""
         return self.led_by_id is not None
 
     @property

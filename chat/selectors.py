@@ -215,6 +215,15 @@ def assigned_frame(conversation: Conversation) -> dict:
     return {"type": "assigned", "conversation": conversation_summary(conversation)}
 
 
+def typing_frame(conversation_id, who: str, active: bool) -> dict:
+    return {
+        "type": "typing",
+        "conversation_id": str(conversation_id),
+        "who": who,
+        "active": bool(active),
+    }
+
+
 def passed_frame(conversation: Conversation, *, by) -> dict:
     """To everyone in the chat: the staff member `by` let go, the partner continues (the
     youth is told in plain words who is there now; the staff sockets stop following it)."""
@@ -292,7 +301,9 @@ def earlier_with(conversation: Conversation, user) -> list[Conversation]:
     )
     kept = ConversationKey.objects.filter(conversation_id__in=ids, wrapped__isnull=False)
     return list(
-        Conversation.objects.filter(id__in=kept.values("conversation_id")).order_by("-created_at")
+        Conversation.objects.filter(id__in=kept.values("conversation_id"))
+        .select_related("led_by")
+        .order_by("-created_at")
     )
 
 
@@ -301,28 +312,17 @@ def staff_visible_upto(conversation: Conversation) -> int | None:
     to a partner, up to the pass (what the youth said to the partner after is not theirs)."""
     if conversation.led_by_id is None:
         return None
-    from youthhub.handover.models import Handover
-
-    passed = (
-        Handover.objects.filter(id=conversation.led_by_id)
-        .values_list("chat_passed_seq", flat=True)
-        .first()
-    )
-    return passed or 0
-
-
-def _or(value, default):
-    return default if value is None else value
+    return conversation.led_by.chat_passed_seq or 0
 
 
 def earlier_card(conversation: Conversation) -> dict:
+    upto = staff_visible_upto(conversation)  # what staff may read of it
     return {
         "id": str(conversation.id),
         "created_at": conversation.created_at.isoformat(),
         "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
         "topic": conversation.topic or None,
-        # What staff may read of it: up to the pass, if it was passed to a partner.
-        "messages": _or(staff_visible_upto(conversation), conversation.latest_seq),
+        "messages": conversation.latest_seq if upto is None else upto,
     }
 
 

@@ -311,17 +311,8 @@ def conversation_typing(*, actor: Actor, conversation_id, active: bool) -> None:
         raise ServiceError("closed", _("This conversation has ended."))
     events.publish_on_commit(
         events.conversation_group(conversation.id),
-        typing_frame(conversation.id, actor.kind, active),
+        selectors.typing_frame(conversation.id, actor.kind, active),
     )
-
-
-def typing_frame(conversation_id, who: str, active: bool) -> dict:
-    return {
-        "type": "typing",
-        "conversation_id": str(conversation_id),
-        "who": who,
-        "active": bool(active),
-    }
 
 
 def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
@@ -330,7 +321,7 @@ def conversation_mark_read(*, actor: Actor, conversation_id, seq: int) -> int:
         # The read mark tells the youth what *their* helper has read: a partner's reads count
         # only once the chat was passed to them (then the partner is that helper).
         conversation = selectors.conversation_for(actor, conversation_id)
-        if not _led_by_partner(conversation, actor.user):
+        if not conversation.partner_led:
             return seq
     # The helper's mark: the staff member's, or the partner's once the chat was passed.
     field = "youth_read_seq" if actor.kind == "youth" else "staff_read_seq"
@@ -405,7 +396,7 @@ def conversation_end(
     tags, triage = _check_end_details(tags, triage)
     with transaction.atomic():
         conversation = selectors.conversation_for(actor, conversation_id, lock=True)
-        if actor.kind == "partner" and not _led_by_partner(conversation, actor.user):
+        if actor.kind == "partner" and not conversation.partner_led:
             raise ServiceError(
                 "not_allowed",
                 _("The staff member leads this chat and ends it, until they pass it to you."),
@@ -419,7 +410,7 @@ def conversation_end(
                 actor_kind="partner",
                 conversation_id=conversation.id,
                 handover=conversation.led_by_id,
-                service=actor.user.partner_profile.service_id,
+                service=conversation.led_by.service_id,
             )
         _close_open(
             conversation,
@@ -430,22 +421,6 @@ def conversation_end(
             feedback=feedback,
         )
     return conversation
-
-
-def _led_by_partner(conversation: Conversation, user) -> bool:
-    """Whether the chat was passed to the service of this partner (who may be in it: the
-    caller checked that with conversation_for)."""
-    if conversation.led_by_id is None:
-        return False
-    from youthhub.handover.models import Handover
-
-    profile = getattr(user, "partner_profile", None)
-    return (
-        profile is not None
-        and Handover.objects.filter(
-            id=conversation.led_by_id, service_id=profile.service_id
-        ).exists()
-    )
 
 
 def conversation_let_go(conversation: Conversation, *, by) -> None:

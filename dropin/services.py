@@ -498,7 +498,6 @@ def queue_tick(*, now=None) -> dict:
             channel=Conversation.Channel.DROPIN,
             arrived_at__isnull=True,
             assigned_at__lte=called_due,
-            led_by__isnull=True,  # passed to a warm handover's partner: they talk, no call
         ).values_list("id", flat=True)
     )
     for conversation_id in due_ids:
@@ -509,7 +508,6 @@ def queue_tick(*, now=None) -> dict:
                     id=conversation_id,
                     state=Conversation.State.ACTIVE,
                     arrived_at__isnull=True,
-                    led_by__isnull=True,  # passed meanwhile
                 )
                 .first()
             )

@@ -211,4 +211,5 @@ def test_a_failed_publish_never_undoes_the_write(active, settings, caplog):
     frame, created = send(Actor.for_youth(youth), conversation, "kommer dette fram?", "f1")
     assert created and frame["seq"] == 1
     assert Message.objects.filter(conversation=conversation).count() == 1
-    assert "publish to conv." in caplog.text and "kommer" not in caplog.text
+    assert "publish to conv failed (message)" in caplog.text
+    assert "kommer" not in caplog.text and str(conversation.id.hex) not in caplog.text

@@ -240,7 +240,21 @@ async def test_a_message_that_overtakes_an_earlier_one_waits_for_it(
     got = [f for f in await drain(youth, 0.6) if f["type"] == "message"]
     assert [(f["seq"], f["client_id"]) for f in got] == [(3, "s3"), (4, "y4")]
     assert fills == [4, 4]  # the youth's socket and Ingrid's, once each
-    await close(youth, staff)
+
+    # The database is away when the gap is due: the held echo must not vanish; the socket
+    # closes with 4012 and the page reconnects and gets it by last_seq.
+    def failing_history(*args, upto_seq=None, **kwargs):
+        if upto_seq is not None:
+            raise ConnectionError("database away")
+        return history(*args, upto_seq=upto_seq, **kwargs)
+
+    monkeypatch.setattr(consumers.selectors, "history", failing_history)
+    await staff_message_arriving_late("s5")
+    await youth.send_json_to({"type": "message", "client_id": "y6", "text": "me"})
+    while (output := await youth.receive_output(timeout=2))["type"] != "websocket.close":
+        assert json.loads(output["text"])["type"] != "message"  # nothing out of order
+    assert output["code"] == consumers.CLOSE_RECONNECT
+    await staff.disconnect()
 
 
 async def test_stale_last_seq_of_another_conversation_is_ignored(make_youth, ingrid):

@@ -52,7 +52,28 @@ async def test_a_full_outbox_is_a_failed_publish(db_thread_publish, monkeypatch,
         await db_thread_publish([("conv.full-test", {"type": "secret", "text": "hemmelig"})])
         await asyncio.sleep(0.05)  # the hand-over to the loop runs
     assert layerwatch._publish_failures == before + 1
-    assert "conv.full-test" in caplog.text and "hemmelig" not in caplog.text  # no content
+    assert "publish to conv failed (secret): OutboxFull" in caplog.text
+    assert "hemmelig" not in caplog.text and "full-test" not in caplog.text  # no content, no id
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.3)
     await layer.group_discard("conv.full-test", channel)
+
+
+async def test_the_database_thread_does_not_wait_for_redis(db_thread_publish, monkeypatch):
+    """The publishing thread returns while Redis has not taken the frames yet; they leave
+    afterwards, in order."""
+    events.attach(asyncio.get_running_loop())
+    release, sent = asyncio.Event(), []
+
+    async def slow_publish(group, frame):
+        await release.wait()
+        sent.append(frame["n"])
+
+    monkeypatch.setattr(events, "_publish", slow_publish)
+    frames = [("conv.slow-test", {"type": "n", "n": n}) for n in range(3)]
+    await asyncio.wait_for(db_thread_publish(frames), 2)  # would hang waiting for Redis
+    assert sent == []
+    release.set()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert sent == [0, 1, 2]

@@ -75,6 +75,13 @@ def csv_ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def csv_words(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -168,9 +175,7 @@ class Bench:
         env = {**BENCH_ENV, "YOUTHHUB_CHANNEL_LAYER": layer}
         if self.opts.youthhub_settings:
             env["DJANGO_SETTINGS_MODULE"] = self.opts.youthhub_settings
-        for item in self.opts.worker_env:
-            name, _, value = item.partition("=")
-            env[name] = value
+        env.update(self.opts.worker_env)
         for name, value in sorted(env.items()):
             args += ["--env", f"{name}={value}"]
         say(f"[{self.elapsed():5.0f}s] deploy/cluster up --workers {workers} ({layer} layer)")
@@ -873,6 +878,7 @@ def parse(argv: list[str] | None = None):
     add(
         "--worker-env",
         action="append",
+        type=name_value,
         default=[],
         metavar="NAME=VALUE",
         help="an environment variable for the workers (repeatable), e.g. "
