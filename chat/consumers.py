@@ -67,7 +67,6 @@ STAFF_ONLY_FRAMES = frozenset(
 
 
 # Why a partner's chat closed (`closed.reason`), by the handover's new state.
-CLOSED_REASONS = {"withdrawn": "consent", "expired": "expired", "declined": "declined"}
 # A partner whose service was not given the chat when staff passed it: their view closes.
 CLOSED_PASSED = "passed_to_another_service"
 
@@ -908,7 +907,7 @@ class PartnerConsumer(ProtocolConsumer):
             if card.get("id") == self.handover_id and not card.get("visible", True):
                 # The youth withdrew, the consent ran out, or the service declined: the
                 # partner's view closes now, saying why.
-                reason = CLOSED_REASONS.get(card.get("state"), "closed")
+                reason = card.get("reason", "closed")
                 await self.send_frame(
                     {"type": "closed", "conversation_id": self.conversation_id, "reason": reason}
                 )

@@ -411,7 +411,18 @@ def chat(request, conversation_id):
         ),
         "leading": _("You lead this chat now: end it when you are done."),
         "end_confirm": _("End the chat for the youth too?"),
-        "closed": _("The youth has withdrawn consent. This conversation is closed for you."),
+        # By the `closed` frame's reason (handover.selectors.closed_reason, and passed on).
+        "closed": {
+            "consent": _("The youth has withdrawn consent. This conversation is closed for you."),
+            "expired": _("The youth's consent has run out. This conversation is closed for you."),
+            "declined": _(
+                "Your service declined the handover. This conversation is closed for you."
+            ),
+            "passed_to_another_service": _(
+                "The chat was passed to another service. This conversation is closed for you."
+            ),
+            "closed": _("This conversation is closed for you."),
+        },
         "refused": _("You cannot join this chat now."),
         "too_long": _("The message is too long."),
         "error": _("Something went wrong. Try again."),

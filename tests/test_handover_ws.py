@@ -293,6 +293,60 @@ async def test_withdrawing_closes_the_partners_chat_and_then_ends_it(team, make_
         await ws.disconnect()
 
 
+async def test_the_partners_chat_closes_saying_why(team, make_youth, partners):
+    """An accepted handover whose consent runs out keeps its state `accepted`: the partner is
+    still told `expired`, not a bare `closed`. Passed to another service, the chat closes for
+    the first with `passed_to_another_service`."""
+    from django.utils import timezone
+
+    from youthhub.handover.models import Consent
+
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    view = await consented(youth, staff, conversation_id)
+    await database_sync_to_async(handover_services.handover_accept)(
+        user=partners, handover_id=view["id"], first_meeting_at=timezone.now() + timedelta(days=3)
+    )
+    partner = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await partner.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    await receive_until(partner, "welcome")
+    await database_sync_to_async(
+        lambda: Consent.objects.filter(handover__id=view["id"]).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+    )()
+    await database_sync_to_async(handover_services.handover_tick)()
+    assert (await receive_until(partner, "closed"))["reason"] == "expired"
+    state = await database_sync_to_async(
+        lambda: Handover.objects.values_list("state", flat=True).get(id=view["id"])
+    )()
+    assert state == "accepted"
+    for ws in (youth, staff, partner):
+        await ws.disconnect()
+
+
+async def test_a_chat_passed_to_another_service_closes_for_this_one(team, make_youth, partners):
+    from tests.test_handover import sent
+
+    youth, staff, conversation_id = await chatting(team, make_youth)
+    await consented(youth, staff, conversation_id)
+    bup = await database_sync_to_async(handover_services.partner_create_or_update)(
+        username="bup", password=PASSWORD, service_slug="bup-vestfold", display_name="Ola"
+    )
+    conversation = await database_sync_to_async(Conversation.objects.get)(id=conversation_id)
+    other = await database_sync_to_async(sent)(team[0], conversation, reach="warm")
+    kari = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(partners))
+    await kari.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    await receive_until(kari, "welcome")
+    ola = await connect("/ws/partner/", await database_sync_to_async(session_cookie)(bup.user))
+    await ola.send_json_to({"type": "hello", "conversation_id": conversation_id})
+    await receive_until(ola, "welcome")
+    await staff.send_json_to({"type": "handover_pass", "handover_id": str(other.id)})
+    assert (await receive_until(kari, "closed"))["reason"] == "passed_to_another_service"
+    assert (await receive_until(ola, "passed"))["partner"]["name"] == "Ola"
+    for ws in (youth, staff, kari, ola):
+        await ws.disconnect()
+
+
 async def test_a_partner_socket_without_a_valid_handover_is_refused(team, make_youth, partners):
     youth, staff, conversation_id = await chatting(team, make_youth)
     await propose(staff, conversation_id)  # proposed, not consented

@@ -28,7 +28,7 @@ def publish_handover(
     - the sender and the conversation's assigned staff member: `handover.update` with the
       card and its texts; `also_staff` (supervisors, when flagged overdue): the card only;
     - once it was ever sent, the service's partners: `handover.update` with the inbox card,
-      or `{id, state, visible: false}` when they may no longer see it.
+      or `{id, state, visible: false, reason}` when they may no longer see it.
     """
 
     def build() -> list[tuple[str, dict]]:
@@ -47,15 +47,16 @@ def publish_handover(
         # The responsible staff get the card with its short texts (the youth's reason, the
         # decline and its alternative); supervisors told of an overdue one get it without.
         responsible = selectors.staff_to_tell(handover)
-        cards = {
-            True: selectors.staff_card(handover, now=now, texts=True),
-            False: selectors.staff_card(handover, now=now),
-        }
-        for user_id in selectors.staff_to_tell(handover, also=also_staff):
+        with_texts = selectors.staff_card(handover, now=now, texts=True)
+        # Without texts only when someone else is told (no key unwrapped for nothing).
+        others = [user_id for user_id in also_staff if user_id not in responsible]
+        without = selectors.staff_card(handover, now=now) if others else None
+        for user_id in responsible + others:
+            card = with_texts if user_id in responsible else without
             items.append(
                 (
                     chat_events.staff_user_group(user_id),
-                    selectors.frame("handover.update", handover=cards[user_id in responsible]),
+                    selectors.frame("handover.update", handover=card),
                 )
             )
         if handover.sent_at is not None:

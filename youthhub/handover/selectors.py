@@ -54,7 +54,7 @@ def frame(kind: str, **fields) -> dict:
 
     - `consent.request {handover}` to the youth: a handover was proposed (youth_view);
     - `handover.update {handover}` to the youth (youth_view), to staff (staff_card) and to
-      the service's partners (partner_card, or `{id, state, visible: false}`);
+      the service's partners (partner_card, or `{id, state, visible: false, reason}`);
     - `consultation.update {consultation}` to the service's partners and the asker.
     """
     if kind not in FRAME_TYPES:
@@ -240,6 +240,20 @@ def consent_problem(handover: Handover, now: datetime) -> str | None:
     if consent.service_id != handover.service_id or consent.named_person != handover.named_person:
         return "no_consent"
     return None
+
+
+def closed_reason(handover: Handover, now: datetime) -> str:
+    """Why a partner may no longer see a handover, as its partner page says it: `consent`
+    (the youth withdrew), `expired` (the consent ran out, whatever the handover's state),
+    `declined` (the service said no) or `closed`."""
+    problem = consent_problem(handover, now)
+    if problem == "withdrawn":
+        return "consent"
+    if problem == "expired":
+        return "expired"
+    if handover.state == Handover.State.DECLINED:
+        return "declined"
+    return "closed"
 
 
 def _partner_refusal(code: str) -> ServiceError:
@@ -429,10 +443,6 @@ def staff_guidance(handover: Handover, latest: Consent | None) -> list[str]:
     return keys
 
 
-def guidance_text(keys: list[str]) -> str:
-    return " ".join(str(STAFF_GUIDANCE[key]) for key in keys)
-
-
 def staff_card(handover: Handover, *, now: datetime | None = None, texts: bool = False) -> dict:
     """A handover as staff see it in lists and updates: no summary text. `texts`: for the
     staff responsible for it (its sender and the conversation's staff member now), also the
@@ -489,10 +499,16 @@ def staff_card(handover: Handover, *, now: datetime | None = None, texts: bool =
 
 def partner_card(handover: Handover, *, now: datetime | None = None) -> dict:
     """A handover in a partner's inbox (no summary, no contact details), or, when they may
-    no longer see it, only `{id, state, visible: false}` so their screen drops it at once."""
+    no longer see it, only `{id, state, visible: false, reason}` so their screen drops it at
+    once and says why (`closed_reason`)."""
     now = now or timezone.now()
     if partner_block(handover, handover.service_id, now) is not None:
-        return {"id": str(handover.id), "state": handover.state, "visible": False}
+        return {
+            "id": str(handover.id),
+            "state": handover.state,
+            "visible": False,
+            "reason": closed_reason(handover, now),
+        }
     consent = handover.consent
     return {
         "id": str(handover.id),
@@ -745,8 +761,9 @@ def handover_for_staff(user, handover_id, *, now: datetime | None = None) -> dic
 
 def responsible_staff(user, handover: Handover) -> bool:
     """Whether this staff user answers for the handover now (its sender, or the staff member
-    its conversation is assigned to): they get its short texts on the card (staff_card)."""
-    return staff_relation(user, handover) in ("sender", "conversation")
+    its conversation is assigned to): they get its short texts on the card (staff_card). The
+    same people its events go to with texts (staff_to_tell)."""
+    return user.id in staff_to_tell(handover)
 
 
 def staff_card_for(user, handover_id, *, now: datetime | None = None) -> dict:

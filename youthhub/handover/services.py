@@ -653,7 +653,7 @@ def handover_offer(*, user, conversation_id, service, reach, summary, named_pers
         return handover_propose(user=user, handover_id=draft.id)
 
 
-def _proposal_scope(handover: Handover, summary: dict) -> list[str]:
+def _proposal_scope(handover: Handover, summary: dict, scope: list[str]) -> list[str]:
     """The sections to ask the youth about: the required ones must have text, and so must
     every section of the scope (default: every section with text). The conversation must
     still exist (a proposal is asked in it)."""
@@ -665,7 +665,7 @@ def _proposal_scope(handover: Handover, summary: dict) -> list[str]:
                 names=", ".join(str(SUMMARY_SECTIONS[k]) for k in missing)
             ),
         )
-    scope = handover.scope or [key for key in SUMMARY_SECTIONS if summary.get(key)]
+    scope = scope or [key for key in SUMMARY_SECTIONS if summary.get(key)]
     empty = [key for key in scope if not summary.get(key)]
     if empty:
         raise ServiceError(
@@ -695,7 +695,7 @@ def handover_propose(*, user, handover_id, now: datetime | None = None) -> Hando
         ):
             raise ServiceError("not_editable", _("This handover can no longer be proposed."))
         summary = selectors.summary_of(handover, _key_or_deleted(handover)) or {}
-        handover.scope = _proposal_scope(handover, summary)
+        handover.scope = _proposal_scope(handover, summary, handover.scope)
         handover.state = Handover.State.PROPOSED
         handover.proposed_at = now
         handover.save(update_fields=["scope", "state", "proposed_at", "updated_at"])
@@ -728,8 +728,7 @@ def handover_revise(
     with transaction.atomic():
         handover, key = _editable(user, handover_id)
         previous = handover.state
-        handover.scope = scope
-        handover.scope = _proposal_scope(handover, clean)  # default: every section with text
+        handover.scope = _proposal_scope(handover, clean, scope)  # default: sections with text
         handover.summary = _seal(key, handover.id, "summary", json.dumps(clean))
         handover.named_person = named_person
         handover.reach = reach
@@ -782,9 +781,6 @@ def handover_close(*, user, handover_id, now: datetime | None = None) -> Handove
 class ConsentResult:
     consent: Consent
     handover: Handover
-    # For the staff member to read (under 16; a no or a change: ask why, never push). Staff
-    # get it on the handover card (`guidance`: keys of selectors.STAFF_GUIDANCE).
-    guidance: str
     # reach=code: the handover code, shown to the youth this once (only its hash is kept).
     code: str | None = None
 
@@ -964,9 +960,8 @@ def consent_answer(
                 else Handover.State.CHANGES_REQUESTED
             )
             handover.save(update_fields=["state", "updated_at"])
-        guidance = selectors.guidance_text(selectors.staff_guidance(handover, consent))
         publish_handover(handover.id)
-    return ConsentResult(consent=consent, handover=handover, guidance=guidance, code=code)
+    return ConsentResult(consent=consent, handover=handover, code=code)
 
 
 def consent_withdraw(*, youth: Youth, handover_id, now: datetime | None = None) -> Handover:

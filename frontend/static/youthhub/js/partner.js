@@ -142,7 +142,7 @@ function onFrame(frame) {
       if (!frame.conversation_id || frame.conversation_id === conversationId) chatEnded();
       break;
     case "closed":
-      closeChat(strings.closed);
+      closeChat(strings.closed[frame.reason] || strings.closed.closed);
       break;
     case "error":
       if (frame.client_id) {
