@@ -38,8 +38,8 @@ STAFF_TAGS = {
     "other": _("Other"),
 }
 
-# Optional, anonymous questions a youth may answer once per conversation (while waiting or
-# after it ended). The answers are never stored with the youth or the conversation: they
+# Optional, anonymous questions a youth may answer once per conversation, while it is open
+# (the page asks while they wait). The answers are never stored with the youth or the conversation: they
 # become counts in the statistics at once (`stats.Count`, per pool and day), and nothing on
 # the conversation says it was answered (chat.services.about_give). Fixed lists, never free
 # text.

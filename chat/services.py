@@ -7,16 +7,18 @@ the commit (chat.events). A ServiceError means nothing was written.
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from dropin.broadcast import queue_changed
+from dropin.hours import OSLO
 from youthhub import crypto, ratelimit
 from youthhub.audit.services import audit_record
 from youthhub.stats.services import stats_record_about, stats_record_closed, stats_record_feedback
@@ -576,18 +578,18 @@ FEEDBACK_TEXT_MAX = 1000
 
 # How long "this conversation answered the optional questions" is remembered (in the cache,
 # never on the conversation: see about_give).
-ABOUT_ONCE_SECONDS = 12 * 3600
 
 
 def about_give(*, youth: Youth, conversation_id, answers: dict) -> None:
     """The youth's answers to the optional questions (ABOUT_QUESTIONS: age band, gender, how
-    they heard of us), each one of its list or None (skipped), once per conversation of
-    theirs, in any state.
+    they heard of us), each one of its list or None (skipped), once per open conversation of
+    theirs (`closed` after it ended: a closed conversation could be answered again and again).
 
     The answers become counts at once, per pool and day (stats.services.about_cells), and are
     kept nowhere else. That the conversation answered is kept only in the cache, under a keyed
-    hash of its id, for ABOUT_ONCE_SECONDS: a mark on the conversation row would tie a day's
-    counts to the few conversations that answered that day."""
+    hash of its id, until the Oslo midnight after next: a mark on the conversation row would tie
+    a day's counts to the few conversations that answered that day, and a mark that expires a
+    fixed time after the answer would tell when it was given."""
     for name, value in answers.items():
         if name not in ABOUT_QUESTIONS or (
             value is not None and value not in ABOUT_QUESTIONS[name]
@@ -597,11 +599,12 @@ def about_give(*, youth: Youth, conversation_id, answers: dict) -> None:
     if not answers:
         raise ServiceError("empty", _("Nothing was chosen."))
     conversation = selectors.conversation_for(Actor.for_youth(youth), conversation_id)
-    once = (
-        "about-answered:"
-        + hmac.new(settings.SECRET_KEY.encode(), conversation.id.bytes, hashlib.sha256).hexdigest()
-    )
-    if not cache.add(once, 1, timeout=ABOUT_ONCE_SECONDS):
+    if not conversation.is_open:
+        raise ServiceError("closed", _("This conversation has ended."))
+    once = "about-answered:" + salted_hmac("about", conversation.id.bytes).hexdigest()
+    now = timezone.now()
+    expires = datetime.combine(now.astimezone(OSLO).date() + timedelta(days=2), time(0), OSLO)
+    if not cache.add(once, 1, timeout=int((expires - now).total_seconds())):
         raise ServiceError("conflict", _("You have already answered. Thank you!"))
     try:
         with transaction.atomic():

@@ -137,3 +137,17 @@ async def test_the_youth_answers_over_the_socket(arena, make_youth):
     assert (await receive_until(youth, "error"))["code"] == "conflict"
     assert await database_sync_to_async(about_cells)() == [("about_gender", "not_say", 1)]
     await youth.disconnect()
+
+
+@pytest.mark.django_db
+def test_only_while_the_conversation_is_open(arena, make_youth):
+    """After it ended a conversation could be answered again and again (the mark in the
+    cache does not last for ever): refused, and nothing counted."""
+    youth, _token = make_youth()
+    conversation = queue.queue_request(youth=youth)
+    conversation_end(actor=Actor.for_youth(youth), conversation_id=conversation.id)
+    before = db_snapshot()
+    with pytest.raises(ServiceError) as refused:
+        about_give(youth=youth, conversation_id=conversation.id, answers={"age": "12_15"})
+    assert refused.value.code == "closed"
+    assert db_snapshot() == before

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from chat.models import ABOUT_QUESTIONS
 from dropin.hours import OSLO
 
 from .models import CapacityHour, CapacitySample, Count
@@ -127,7 +128,7 @@ def stats_record_feedback(feedback, conversation) -> None:
 
 # The optional questions (chat.models.ABOUT_QUESTIONS): counted when answered, stored nowhere
 # else, so a rebuild from raw rows cannot recompute them and leaves their cells alone.
-ABOUT_METRICS = {"age": "about_age", "gender": "about_gender", "heard": "about_heard"}
+ABOUT_METRICS = {name: f"about_{name}" for name in ABOUT_QUESTIONS}
 NOT_REBUILT = tuple(ABOUT_METRICS.values())
 
 

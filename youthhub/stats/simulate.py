@@ -354,6 +354,7 @@ class Summary:
     feedback: int = 0
     capacity_samples: int = 0
     about_answered: int = 0
+    about_answers: dict = field(default_factory=dict)  # question -> how many answered it
     ticks: int = 0
     still_open: int = 0  # open at the end: messages left after hours, for the next opening
     errors: int = 0  # service refusals the simulation did not expect (should stay 0)
@@ -720,6 +721,9 @@ class Simulation:
         if any(answers.values()):
             chat.about_give(youth=youth, conversation_id=conversation.id, answers=answers)
             self.summary.about_answered += 1
+            for name, value in answers.items():
+                if value is not None:
+                    self.summary.about_answers[name] = self.summary.about_answers.get(name, 0) + 1
 
     def _on_arrive(self, moment: datetime, kind: str) -> None:
         rng = self.rng["choice"]

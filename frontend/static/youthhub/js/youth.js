@@ -466,8 +466,12 @@ function onFrame(frame) {
       }
       if (state.aboutSent && !$("questions").hidden) {
         state.aboutSent = false;
-        $("questions-error").textContent = frame.message;
-        if (frame.code === "conflict") state.aboutDone.add(state.conversationId);
+        if (frame.code === "conflict") {
+          // Answered already (another tab, or before a reload): nothing more to ask.
+          state.aboutDone.add(state.conversationId);
+          renderState();
+          $("questions-thanks").hidden = false;
+        } else $("questions-error").textContent = frame.message;
       } else if (CONSENT_ERRORS.has(frame.code)) consent.showError(frame.message);
       else if (!$("feedback").hidden) $("feedback-error").textContent = frame.message;
       else if (!$("start").hidden) $("start-error").textContent = frame.message;
