@@ -272,14 +272,15 @@ class Cluster:
 
     # --- WebSockets ---
 
-    def connect(self, path: str, cookie: str | None = None):
-        """An open WebSocket through nginx (close it, or use it in a `with`)."""
+    def connect(self, path: str, cookie: str | None = None, *, worker_url: str | None = None):
+        """An open WebSocket through nginx, or straight to a worker's `worker_url` (close it,
+        or use it in a `with`)."""
         from websockets.sync.client import connect
 
         # websockets 17.1+ wants a `with` unless told that a plain connection is meant.
         legacy = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
         return connect(
-            self.ws_url + path,
+            (worker_url.replace("http", "ws", 1) if worker_url else self.ws_url) + path,
             origin=self.url,
             additional_headers={"Cookie": cookie} if cookie else None,
             user_agent_header=USER_AGENT,
